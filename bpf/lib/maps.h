@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The maps, pinned by name under <bpffs>/weft/<node>/maps/. Types in the ABI. */
+#pragma once
+
+#include "lib/common.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct weft_node_config);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} config SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_PORTS);
+  __type(key, __u32);
+  __type(value, struct weft_port);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_NETWORKS);
+  __type(key, __u32);
+  __type(value, struct weft_network);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} networks SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_FDB);
+  __type(key, struct weft_fdb_key);
+  __type(value, struct weft_fdb_entry);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} fdb SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_ARP);
+  __type(key, struct weft_arp_key);
+  __type(value, struct weft_arp_entry);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} arp SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, WEFT_MAX_SPOOF);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct weft_spoof_v4_key);
+  __type(value, __u8);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} spoof_v4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_NETWORKS);
+  __type(key, __u32);
+  __type(value, struct weft_flood);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} flood SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, WEFT_MAX_STATS);
+  __type(key, struct weft_stat_key);
+  __type(value, struct weft_counter);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} stats SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_SPOOF);
+  __type(key, struct weft_port_mac_key);
+  __type(value, __u8);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} port_macs SEC(".maps");

@@ -1,0 +1,189 @@
+#include "loader/bpf.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <linux/bpf.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+namespace weft {
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+SystemError::SystemError(const std::string& what, int err)
+    : std::runtime_error(what + ": " + std::strerror(err)), err_(err) {}
+
+int possible_cpus() {
+  static const int cpus = [] {
+    int n = libbpf_num_possible_cpus();
+    if (n <= 0)
+      throw SystemError("count possible CPUs", -n);
+    return n;
+  }();
+  return cpus;
+}
+
+std::string map_type_name(std::uint32_t type) {
+  switch (type) {
+  case BPF_MAP_TYPE_HASH:
+    return "hash";
+  case BPF_MAP_TYPE_ARRAY:
+    return "array";
+  case BPF_MAP_TYPE_PERCPU_HASH:
+    return "percpu_hash";
+  case BPF_MAP_TYPE_PERCPU_ARRAY:
+    return "percpu_array";
+  case BPF_MAP_TYPE_LPM_TRIE:
+    return "lpm_trie";
+  case BPF_MAP_TYPE_LRU_HASH:
+    return "lru_hash";
+  case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+    return "lru_percpu_hash";
+  default:
+    return "type " + std::to_string(type);
+  }
+}
+
+KernelMap::KernelMap(std::string name, Fd fd) : name_(std::move(name)), fd_(std::move(fd)) {
+  bpf_map_info raw{};
+  __u32 len = sizeof(raw);
+  if (bpf_obj_get_info_by_fd(fd_.get(), &raw, &len) != 0)
+    throw SystemError("read info of map " + name_, errno);
+  info_ = MapInfo{raw.name, raw.id,         raw.type,        raw.key_size,
+                  raw.value_size, raw.max_entries, raw.map_flags};
+}
+
+KernelMap KernelMap::open_pinned(const std::string& name, const std::string& path) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0)
+    throw SystemError("open map " + path, errno);
+  return KernelMap(name, Fd(fd));
+}
+
+static bool is_percpu(std::uint32_t type) {
+  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+std::optional<Bytes> KernelMap::lookup(const Bytes& key) const {
+  if (is_percpu(info_.type))
+    throw std::logic_error("map " + name_ + " is per-CPU: use lookup_percpu");
+  Bytes value(info_.value_size);
+  if (bpf_map_lookup_elem(fd_.get(), key.data(), value.data()) != 0) {
+    if (errno == ENOENT)
+      return std::nullopt;
+    throw SystemError("look up in map " + name_, errno);
+  }
+  return value;
+}
+
+std::vector<Bytes> KernelMap::lookup_percpu(const Bytes& key) const {
+  // The kernel copies per-CPU values rounded up to 8 bytes each.
+  std::size_t stride = (info_.value_size + 7) & ~std::size_t{7};
+  int cpus = possible_cpus();
+  Bytes all(stride * cpus);
+  if (bpf_map_lookup_elem(fd_.get(), key.data(), all.data()) != 0) {
+    if (errno == ENOENT)
+      return {};
+    throw SystemError("look up in map " + name_, errno);
+  }
+  std::vector<Bytes> out;
+  for (int cpu = 0; cpu < cpus; ++cpu)
+    out.emplace_back(all.begin() + cpu * stride, all.begin() + cpu * stride + info_.value_size);
+  return out;
+}
+
+std::vector<Bytes> KernelMap::keys() const {
+  std::vector<Bytes> out;
+  Bytes key(info_.key_size), next(info_.key_size);
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd_.get(), prev, next.data()) == 0) {
+    out.push_back(next);
+    key = next;
+    prev = key.data();
+  }
+  if (errno != ENOENT)
+    throw SystemError("iterate map " + name_, errno);
+  return out;
+}
+
+std::map<Bytes, Bytes> KernelMap::dump() const {
+  std::map<Bytes, Bytes> out;
+  for (const auto& key : keys()) {
+    if (auto value = lookup(key))
+      out.emplace(key, std::move(*value));
+  }
+  return out;
+}
+
+void KernelMap::update(const Bytes& key, const Bytes& value) {
+  if (key.size() != info_.key_size || value.size() != info_.value_size)
+    throw std::logic_error("map " + name_ + ": entry size does not match the pinned map");
+  if (bpf_map_update_elem(fd_.get(), key.data(), value.data(), BPF_ANY) != 0)
+    throw SystemError("update map " + name_, errno);
+}
+
+void KernelMap::erase(const Bytes& key) {
+  if (bpf_map_delete_elem(fd_.get(), key.data()) != 0 && errno != ENOENT)
+    throw SystemError("delete from map " + name_, errno);
+}
+
+bool path_exists(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+void ensure_bpffs(const std::string& dir) {
+  struct statfs fs{};
+  if (::statfs(dir.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
+    return;
+  ::mkdir(dir.c_str(), 0700);
+  if (::mount("bpf", dir.c_str(), "bpf", 0, "mode=0700") != 0)
+    throw SystemError("mount bpffs at " + dir, errno);
+}
+
+void remove_pin(const std::string& path) {
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT)
+    return;
+  if (errno == EISDIR || errno == EPERM) {
+    if (::rmdir(path.c_str()) == 0 || errno == ENOENT)
+      return;
+  }
+  throw SystemError("remove " + path, errno);
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d)
+    return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..")
+      out.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+} // namespace weft

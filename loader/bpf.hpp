@@ -1,0 +1,87 @@
+// The thin layer over libbpf and the bpf() syscall: file descriptors, pinned
+// maps, per-CPU values, pins. Only this file and attach/node talk to libbpf.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "loader/map_io.hpp"
+
+namespace weft {
+
+// An owned file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept;
+  ~Fd();
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// An error from the kernel, with what was being done: "open map /sys/…: No such file".
+class SystemError : public std::runtime_error {
+ public:
+  SystemError(const std::string& what, int err);
+  int err() const { return err_; }
+
+ private:
+  int err_;
+};
+
+// The number of possible CPUs: the one place that knows it.
+int possible_cpus();
+
+struct MapInfo {
+  std::string name;
+  std::uint32_t id = 0;
+  std::uint32_t type = 0;
+  std::uint32_t key_size = 0;
+  std::uint32_t value_size = 0;
+  std::uint32_t max_entries = 0;
+  std::uint32_t flags = 0;
+};
+std::string map_type_name(std::uint32_t type);
+
+// A map reached through its pin (or an fd), as a MapIo.
+class KernelMap : public MapIo {
+ public:
+  KernelMap(std::string name, Fd fd);
+  static KernelMap open_pinned(const std::string& name, const std::string& path);
+
+  const std::string& name() const override { return name_; }
+  std::optional<Bytes> lookup(const Bytes& key) const override;
+  std::map<Bytes, Bytes> dump() const override;
+  void update(const Bytes& key, const Bytes& value) override;
+  void erase(const Bytes& key) override;
+
+  // Per-CPU maps: one value per possible CPU, in CPU order.
+  std::vector<Bytes> lookup_percpu(const Bytes& key) const;
+  std::vector<Bytes> keys() const override;
+  const MapInfo& info() const { return info_; }
+  int fd() const { return fd_.get(); }
+
+ private:
+  std::string name_;
+  Fd fd_;
+  MapInfo info_;
+};
+
+bool path_exists(const std::string& path);
+// Makes sure `dir` is on a bpffs, mounting one at `dir` when it is not.
+void ensure_bpffs(const std::string& dir);
+// Removes a pin or an empty directory; missing is fine.
+void remove_pin(const std::string& path);
+std::vector<std::string> list_dir(const std::string& dir);
+
+} // namespace weft

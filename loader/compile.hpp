@@ -1,0 +1,46 @@
+// From a validated document to the map contents one node's datapath needs:
+// pure, no kernel, so it is unit-tested as it is.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loader/map_io.hpp"
+#include "loader/state.hpp"
+
+namespace weft {
+
+// The maps `weft apply` owns, in the order their additions are written: a
+// port's addresses exist before its entry, and its entry before the FDB and
+// flood entries that send traffic to it. Removals go in the reverse order.
+const std::vector<std::string>& reconciled_maps();
+
+// Network id → node-local net_id.
+using NetIds = std::map<std::string, std::uint32_t>;
+
+struct LocalPort {
+  std::string id;
+  std::string device;
+  std::optional<int> ifindex; // nullopt: the device does not exist yet (waiting)
+  std::uint32_t net_id = 0;
+};
+
+struct Desired {
+  std::map<std::string, std::map<Bytes, Bytes>> maps; // by map name
+  NetIds net_ids;
+  std::vector<LocalPort> local_ports; // ports bound to this node
+};
+
+using IfindexOf = std::function<std::optional<int>(const std::string& device)>;
+
+// `previous` keeps net_ids stable across applies; new networks take the
+// lowest free one. Throws StateError when the node's share of the document
+// exceeds a map's capacity.
+Desired compile(const State& state, const std::string& node, const NetIds& previous,
+                const IfindexOf& ifindex_of);
+
+} // namespace weft

@@ -1,0 +1,27 @@
+// What `weft … list/show/dump` report, as JSON: the CLI prints it as is with
+// -j, or as a table. Every value decoded; the maps are read, not the record,
+// wherever the datapath's own view is what matters.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "loader/session.hpp"
+
+namespace weft {
+
+nlohmann::json inspect_node(Session& session);
+nlohmann::json inspect_networks(Session& session);
+nlohmann::json inspect_ports(Session& session);
+// Throws when no port of the applied document has this id (or id prefix).
+nlohmann::json inspect_port(Session& session, const std::string& id);
+nlohmann::json inspect_fdb(Session& session);
+nlohmann::json inspect_maps(Session& session);
+nlohmann::json dump_map(Session& session, const std::string& name);
+nlohmann::json inspect_progs(Session& session);
+// Rows of (port, device, reason, packets, bytes); port_id filters when set.
+nlohmann::json inspect_stats(Session& session, const std::string& port_id = "");
+// A plan in words (for --dry-run and the summary of an apply).
+nlohmann::json describe_plan(const Plan& plan);
+
+} // namespace weft

@@ -1,0 +1,65 @@
+// A node's installation: the loaded port program and the pinned maps under
+// <bpffs>/weft/<node>/, and what `weft node show` reports about them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loader/attach.hpp"
+#include "loader/layout.hpp"
+#include "loader/state.hpp"
+
+namespace weft {
+
+struct InstallOptions {
+  std::optional<std::string> uplink;      // device name in the node's namespace
+  std::optional<IpAddr> tunnel_ip;        // IPv4
+  std::optional<AttachMode> attach_mode;  // default: tcx where the kernel has it
+};
+
+struct InstallResult {
+  bool fresh = false;             // nothing was installed before
+  bool program_replaced = false;  // an older port program was swapped out
+  int links_updated = 0;
+};
+
+struct NodeStatus {
+  bool installed = false;
+  std::uint32_t abi_version = 0;
+  AttachMode attach_mode = AttachMode::Tcx;
+  std::optional<IpAddr> tunnel_ip;
+  std::string uplink;
+  int uplink_ifindex = 0;
+  std::uint32_t prog_id = 0;
+  std::string prog_tag;
+  std::vector<std::string> maps;
+  std::vector<Attachment> attachments;
+};
+
+class Installation {
+ public:
+  explicit Installation(Layout layout) : layout_(std::move(layout)) {}
+
+  // Loads and pins everything; idempotent, keeps every map's contents. A
+  // newer port program replaces the pinned one on every attached device.
+  InstallResult install(const InstallOptions& options);
+  // Detaches every program weft attached on this node and removes its pins
+  // and records. Returns the number of attachments removed.
+  int uninstall();
+  NodeStatus status() const;
+  bool installed() const;
+
+  // Throws, with what to do, when the node is not installed or its pins are
+  // of another ABI version.
+  void require_installed() const;
+  AttachMode attach_mode() const;
+  KernelAttacher attacher() const;
+  const Layout& layout() const { return layout_; }
+
+ private:
+  Layout layout_;
+};
+
+} // namespace weft

@@ -1,0 +1,129 @@
+#include "loader/reconcile.hpp"
+
+#include <set>
+
+#include "maps/weft_abi.h"
+
+namespace weft {
+
+std::string to_string(MapChange::Kind kind) {
+  switch (kind) {
+  case MapChange::Kind::Add:
+    return "add";
+  case MapChange::Kind::Change:
+    return "change";
+  case MapChange::Kind::Remove:
+    return "remove";
+  }
+  return "?";
+}
+
+std::vector<MapChange> diff_map(const std::string& map, const std::map<Bytes, Bytes>& desired,
+                                const std::map<Bytes, Bytes>& actual) {
+  std::vector<MapChange> out;
+  for (const auto& [key, value] : desired) {
+    auto it = actual.find(key);
+    if (it == actual.end())
+      out.push_back({map, MapChange::Kind::Add, key, value});
+    else if (it->second != value)
+      out.push_back({map, MapChange::Kind::Change, key, value});
+  }
+  for (const auto& [key, value] : actual)
+    if (!desired.count(key))
+      out.push_back({map, MapChange::Kind::Remove, key, value});
+  return out;
+}
+
+MapIo& Fabric::map(const std::string& name) const {
+  auto it = maps_.find(name);
+  if (it == maps_.end() || !it->second)
+    throw std::logic_error("fabric: map " + name + " is not open");
+  return *it->second;
+}
+
+Plan Fabric::plan(const State& state) const {
+  Plan plan;
+  auto record = records_.load();
+  NetIds previous = record ? record->net_ids : NetIds{};
+  plan.desired = compile(state, node_, previous, [this](const std::string& device) {
+    auto dev = devices_.find(device);
+    return dev ? std::optional<int>(dev->ifindex) : std::nullopt;
+  });
+
+  for (const auto& name : reconciled_maps()) {
+    auto changes = diff_map(name, plan.desired.maps.at(name), map(name).dump());
+    plan.changes.insert(plan.changes.end(), changes.begin(), changes.end());
+  }
+
+  std::set<std::string> wanted;
+  for (const auto& port : plan.desired.local_ports) {
+    if (!port.ifindex) {
+      plan.waiting.push_back(port);
+      continue;
+    }
+    wanted.insert(port.device);
+    auto now = attacher_.query(port.device, *port.ifindex);
+    if (!now || now->ifindex != *port.ifindex)
+      plan.attach.push_back({port.id, port.device, *port.ifindex});
+  }
+
+  // Detach what runs the program but is no longer wanted: ports of the last
+  // apply, and any port entry whose device is not a wanted one. A wanted
+  // device that was re-created is re-attached above, not detached.
+  std::set<std::string> seen;
+  auto consider = [&](const std::string& id, const std::string& device, int ifindex) {
+    if (wanted.count(device) || !seen.insert(device).second)
+      return;
+    if (attacher_.query(device, ifindex))
+      plan.detach.push_back({id, device, ifindex});
+  };
+  if (record)
+    for (const auto& port : record->local_ports)
+      if (port.ifindex)
+        consider(port.id, port.device, *port.ifindex);
+  for (const auto& [key, value] : map(WEFT_MAP_PORTS).dump()) {
+    int ifindex = static_cast<int>(from_bytes<std::uint32_t>(key));
+    if (auto dev = devices_.find(ifindex))
+      consider("", dev->name, ifindex);
+  }
+
+  std::set<std::uint32_t> ports;
+  for (const auto& [key, value] : plan.desired.maps.at(WEFT_MAP_PORTS))
+    ports.insert(from_bytes<std::uint32_t>(key));
+  for (const auto& key : map(WEFT_MAP_STATS).keys())
+    if (!ports.count(from_bytes<weft_stat_key>(key).ifindex))
+      ++plan.stale_stats;
+  return plan;
+}
+
+void Fabric::execute(const Plan& plan, const std::string& document) {
+  // Additions and changes in map order (addresses before ports, ports before
+  // the FDB and flood lists that lead to them), then attachments, then
+  // detachments, then removals in reverse map order.
+  for (const auto& name : reconciled_maps())
+    for (const auto& change : plan.changes)
+      if (change.map == name && change.kind != MapChange::Kind::Remove)
+        map(name).update(change.key, change.value);
+  for (const auto& port : plan.attach)
+    attacher_.attach(port.device, port.ifindex);
+  for (const auto& port : plan.detach)
+    attacher_.detach(port.device, port.ifindex);
+  const auto& names = reconciled_maps();
+  for (auto name = names.rbegin(); name != names.rend(); ++name)
+    for (const auto& change : plan.changes)
+      if (change.map == *name && change.kind == MapChange::Kind::Remove)
+        map(*name).erase(change.key);
+
+  if (plan.stale_stats) {
+    std::set<std::uint32_t> ports;
+    for (const auto& [key, value] : plan.desired.maps.at(WEFT_MAP_PORTS))
+      ports.insert(from_bytes<std::uint32_t>(key));
+    for (const auto& key : map(WEFT_MAP_STATS).keys())
+      if (!ports.count(from_bytes<weft_stat_key>(key).ifindex))
+        map(WEFT_MAP_STATS).erase(key);
+  }
+
+  records_.save(Record{document, plan.desired.net_ids, plan.desired.local_ports});
+}
+
+} // namespace weft

@@ -1,0 +1,44 @@
+#include "loader/session.hpp"
+
+#include "maps/weft_abi.h"
+
+namespace weft {
+
+KernelMap& Session::map(const std::string& name) {
+  auto it = maps_.find(name);
+  if (it != maps_.end())
+    return *it->second;
+  installation_.require_installed();
+  if (!path_exists(layout_.map(name)))
+    throw std::runtime_error("map " + name + ": no such weft map on node " + layout_.node);
+  auto opened = std::make_unique<KernelMap>(KernelMap::open_pinned(name, layout_.map(name)));
+  return *maps_.emplace(name, std::move(opened)).first->second;
+}
+
+MapSet Session::fabric_maps() {
+  MapSet set;
+  for (const auto& name : reconciled_maps())
+    set[name] = &map(name);
+  set[WEFT_MAP_STATS] = &map(WEFT_MAP_STATS);
+  return set;
+}
+
+const Devices& Session::devices() {
+  if (!devices_)
+    devices_ = std::make_unique<NetlinkDevices>();
+  return *devices_;
+}
+
+const Record& Session::record() {
+  if (!record_)
+    record_ = records_.load().value_or(Record{});
+  return *record_;
+}
+
+const State& Session::applied() {
+  if (!applied_)
+    applied_ = parse_state(record().document);
+  return *applied_;
+}
+
+} // namespace weft

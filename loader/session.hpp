@@ -1,0 +1,47 @@
+// One command's view of a node: its layout, installation, pinned maps,
+// devices and records, opened as needed.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "loader/bpf.hpp"
+#include "loader/devices.hpp"
+#include "loader/layout.hpp"
+#include "loader/node.hpp"
+#include "loader/reconcile.hpp"
+#include "loader/record.hpp"
+#include "loader/state.hpp"
+
+namespace weft {
+
+class Session {
+ public:
+  explicit Session(Layout layout)
+      : layout_(std::move(layout)), installation_(layout_), records_(layout_.record()) {}
+
+  const Layout& layout() const { return layout_; }
+  Installation& installation() { return installation_; }
+  // A pinned map; the node must be installed.
+  KernelMap& map(const std::string& name);
+  // Every map `weft apply` touches, plus stats.
+  MapSet fabric_maps();
+  const Devices& devices();
+  RecordStore& records() { return records_; }
+  // The last applied document, parsed (an empty state before the first apply).
+  const State& applied();
+  const Record& record();
+
+ private:
+  Layout layout_;
+  Installation installation_;
+  FileRecordStore records_;
+  std::map<std::string, std::unique_ptr<KernelMap>> maps_;
+  std::unique_ptr<NetlinkDevices> devices_;
+  std::optional<Record> record_;
+  std::optional<State> applied_;
+};
+
+} // namespace weft

@@ -1,0 +1,48 @@
+// The port program, loaded from its skeleton with every map unpinned.
+//
+// port_program.cpp is the only file that includes the generated skeleton
+// (its struct name follows the build's `bpftool gen skeleton ... name`); the
+// tests see plain libbpf handles and the ABI.
+#pragma once
+
+#include <memory>
+
+struct bpf_map;
+struct bpf_object;
+struct bpf_program;
+
+namespace weft::test {
+
+struct PortMaps {
+  bpf_map* config = nullptr;
+  bpf_map* ports = nullptr;
+  bpf_map* networks = nullptr;
+  bpf_map* fdb = nullptr;
+  bpf_map* arp = nullptr;
+  bpf_map* spoof_v4 = nullptr;
+  bpf_map* port_macs = nullptr;
+  bpf_map* flood = nullptr;
+  bpf_map* stats = nullptr;
+};
+
+class PortProgram {
+public:
+  // Opens and loads bpf/port.bpf.c with fresh, private maps: the pin path of
+  // every map is cleared before load, so nothing is read from or left in
+  // bpffs. Throws std::runtime_error naming the step and the errno.
+  PortProgram();
+  ~PortProgram();
+  PortProgram(const PortProgram&) = delete;
+  PortProgram& operator=(const PortProgram&) = delete;
+
+  bpf_object* object() const;
+  bpf_program* program() const;
+  const PortMaps& maps() const { return maps_; }
+
+private:
+  struct Skeleton;
+  std::unique_ptr<Skeleton> skeleton_;
+  PortMaps maps_;
+};
+
+} // namespace weft::test

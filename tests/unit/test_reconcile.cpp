@@ -1,0 +1,271 @@
+// Compile and reconcile against fakes: the map contents a document gives, and
+// that an apply writes only what changed.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "fakes.hpp"
+#include "loader/state.hpp"
+
+namespace weft::test {
+namespace {
+
+std::string port_json(const std::string& id, const std::string& net, const std::string& mac,
+                      const std::string& ip, const std::string& host = "node1",
+                      const std::string& extra = "") {
+  return R"({"id":")" + id + R"(","network_id":")" + net + R"(","mac_address":")" + mac +
+         R"(","fixed_ips":[{"ip_address":")" + ip + R"("}],"binding:host_id":")" + host + "\"" +
+         extra + "}";
+}
+
+std::string document(const std::vector<std::string>& ports) {
+  std::string doc = R"({"networks":[
+    {"id":"net-a","name":"a","provider:network_type":"vxlan","provider:segmentation_id":100},
+    {"id":"net-b","name":"b","provider:network_type":"vxlan","provider:segmentation_id":200}],
+   "subnets":[
+    {"id":"sub-a","network_id":"net-a","cidr":"10.0.0.0/24"},
+    {"id":"sub-b","network_id":"net-b","cidr":"10.0.0.0/24"}],
+   "ports":[)";
+  for (std::size_t i = 0; i < ports.size(); ++i)
+    doc += (i ? "," : "") + ports[i];
+  return doc + "]}";
+}
+
+const std::string kPortA1 = port_json("a1000000-0000-4000-8000-000000000001", "net-a",
+                                      "fa:16:3e:00:00:01", "10.0.0.1");
+const std::string kPortA2 = port_json("a2000000-0000-4000-8000-000000000002", "net-a",
+                                      "fa:16:3e:00:00:02", "10.0.0.2");
+// Same MAC and IP as A1, other tenant.
+const std::string kPortB1 = port_json("b1000000-0000-4000-8000-000000000001", "net-b",
+                                      "fa:16:3e:00:00:01", "10.0.0.1");
+const std::string kRemoteA3 = port_json("a3000000-0000-4000-8000-000000000003", "net-a",
+                                        "fa:16:3e:00:00:03", "10.0.0.3", "node2");
+
+struct Harness {
+  Harness() {
+    devices.add("tapa1000000-00", 11);
+    devices.add("tapa2000000-00", 12);
+    devices.add("tapb1000000-00", 21);
+  }
+  Fabric fabric() { return Fabric(maps.set(), attacher, devices, records, "node1"); }
+  Plan apply(const std::string& doc) {
+    auto f = fabric();
+    Plan plan = f.plan(parse_state(doc));
+    f.execute(plan, doc);
+    return plan;
+  }
+  FakeMaps maps;
+  FakeAttacher attacher;
+  FakeDevices devices;
+  MemoryRecordStore records;
+};
+
+std::optional<weft_fdb_entry> fdb_entry(Harness& h, const weft_fdb_key& key) {
+  return Map<weft_fdb_key, weft_fdb_entry>(h.maps[WEFT_MAP_FDB]).get(key);
+}
+std::optional<weft_port> port_entry(Harness& h, std::uint32_t ifindex) {
+  return Map<std::uint32_t, weft_port>(h.maps[WEFT_MAP_PORTS]).get(ifindex);
+}
+std::optional<weft_flood> flood_entry(Harness& h, std::uint32_t net_id) {
+  return Map<std::uint32_t, weft_flood>(h.maps[WEFT_MAP_FLOOD]).get(net_id);
+}
+std::optional<weft_arp_entry> arp_entry(Harness& h, const weft_arp_key& key) {
+  return Map<weft_arp_key, weft_arp_entry>(h.maps[WEFT_MAP_ARP]).get(key);
+}
+std::optional<std::uint8_t> spoof_entry(Harness& h, const weft_spoof_v4_key& key) {
+  return Map<weft_spoof_v4_key, std::uint8_t>(h.maps[WEFT_MAP_SPOOF_V4]).get(key);
+}
+std::optional<std::uint8_t> mac_entry(Harness& h, const weft_port_mac_key& key) {
+  return Map<weft_port_mac_key, std::uint8_t>(h.maps[WEFT_MAP_PORT_MACS]).get(key);
+}
+
+weft_fdb_key fdb_key(std::uint32_t net_id, const char* mac) {
+  weft_fdb_key key{};
+  key.net_id = net_id;
+  auto parsed = Mac::parse(mac);
+  std::memcpy(key.mac, parsed->bytes.data(), 6);
+  return key;
+}
+
+TEST(Compile, SameMacInTwoNetworksGetsTwoSegments) {
+  Harness h;
+  h.apply(document({kPortA1, kPortA2, kPortB1}));
+  auto a = fdb_entry(h, fdb_key(1, "fa:16:3e:00:00:01"));
+  auto b = fdb_entry(h, fdb_key(2, "fa:16:3e:00:00:01"));
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->ifindex, 11u);
+  EXPECT_EQ(b->ifindex, 21u);
+  auto port_b = port_entry(h, 21u);
+  ASSERT_TRUE(port_b);
+  EXPECT_EQ(port_b->net_id, 2u);
+  EXPECT_EQ(port_b->flags, WEFT_PORT_SECURITY | WEFT_PORT_UP);
+}
+
+TEST(Compile, FloodListsHoldOnlyTheNetworksLocalPorts) {
+  Harness h;
+  h.apply(document({kPortA1, kPortA2, kPortB1, kRemoteA3}));
+  auto a = flood_entry(h, 1u);
+  auto b = flood_entry(h, 2u);
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->count, 2u);
+  EXPECT_EQ(a->ifindex[0], 11u);
+  EXPECT_EQ(a->ifindex[1], 12u);
+  ASSERT_EQ(b->count, 1u);
+  EXPECT_EQ(b->ifindex[0], 21u);
+}
+
+TEST(Compile, ArpResponderKnowsRemotePortsButFdbOnlyLocalOnes) {
+  Harness h;
+  h.apply(document({kPortA1, kRemoteA3}));
+  weft_arp_key key{1, IpAddr::parse("10.0.0.3")->v4_be()};
+  auto entry = arp_entry(h, key);
+  ASSERT_TRUE(entry);
+  Mac mac;
+  std::memcpy(mac.bytes.data(), entry->mac, 6);
+  EXPECT_EQ(mac.str(), "fa:16:3e:00:00:03");
+  EXPECT_FALSE(fdb_entry(h, fdb_key(1, "fa:16:3e:00:00:03")));
+  EXPECT_EQ(h.attacher.attached.count("tapa3000000-00"), 0u);
+}
+
+TEST(Compile, AllowedPairCidrBecomesAnLpmPrefixWithThePairsMac) {
+  Harness h;
+  std::string port = port_json("a1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:01",
+                               "10.0.0.1", "node1",
+                               R"(,"allowed_address_pairs":[{"ip_address":"10.0.0.128/25","mac_address":"fa:16:3e:00:00:99"}])");
+  h.apply(document({port}));
+  weft_spoof_v4_key key{};
+  key.prefixlen = WEFT_SPOOF_V4_FIXED_BITS + 25;
+  key.ifindex = 11;
+  std::memcpy(key.mac, Mac::parse("fa:16:3e:00:00:99")->bytes.data(), 6);
+  key.ip = IpAddr::parse("10.0.0.128")->v4_be();
+  EXPECT_TRUE(spoof_entry(h, key));
+  weft_port_mac_key mac_key{};
+  mac_key.ifindex = 11;
+  std::memcpy(mac_key.mac, key.mac, 6);
+  EXPECT_TRUE(mac_entry(h, mac_key));
+  // The pair's MAC is delivered to the port too.
+  auto fdb = fdb_entry(h, fdb_key(1, "fa:16:3e:00:00:99"));
+  ASSERT_TRUE(fdb);
+  EXPECT_EQ(fdb->ifindex, 11u);
+}
+
+TEST(Compile, PortSecurityOffWritesNoAntiSpoofingEntries) {
+  Harness h;
+  std::string port = port_json("a1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:01",
+                               "10.0.0.1", "node1", R"(,"port_security_enabled":false)");
+  h.apply(document({port}));
+  EXPECT_TRUE(h.maps[WEFT_MAP_SPOOF_V4].dump().empty());
+  EXPECT_TRUE(h.maps[WEFT_MAP_PORT_MACS].dump().empty());
+  auto entry = port_entry(h, 11u);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->flags, WEFT_PORT_UP);
+}
+
+TEST(Reconcile, SecondApplyOfTheSameDocumentWritesNothing) {
+  Harness h;
+  std::string doc = document({kPortA1, kPortA2, kPortB1});
+  Plan first = h.apply(doc);
+  EXPECT_FALSE(first.empty());
+  int writes = h.maps.writes();
+  int attaches = h.attacher.attaches;
+  Plan second = h.apply(doc);
+  EXPECT_TRUE(second.empty());
+  EXPECT_EQ(h.maps.writes(), writes);
+  EXPECT_EQ(h.attacher.attaches, attaches);
+}
+
+TEST(Reconcile, AddingAPortWritesOnlyItsEntries) {
+  Harness h;
+  h.apply(document({kPortA1, kPortB1}));
+  Plan plan = h.apply(document({kPortA1, kPortA2, kPortB1}));
+  // A2: ports, fdb, arp, port_macs, spoof_v4 added; net-a's flood list changed.
+  int added = 0, changed = 0;
+  for (const auto& c : plan.changes) {
+    added += c.kind == MapChange::Kind::Add;
+    changed += c.kind == MapChange::Kind::Change;
+    EXPECT_NE(c.kind, MapChange::Kind::Remove);
+  }
+  EXPECT_EQ(added, 5);
+  EXPECT_EQ(changed, 1);
+  ASSERT_EQ(plan.attach.size(), 1u);
+  EXPECT_EQ(plan.attach[0].device, "tapa2000000-00");
+}
+
+TEST(Reconcile, RemovedPortIsDetachedAndItsEntriesAndCountersGo) {
+  Harness h;
+  h.apply(document({kPortA1, kPortA2}));
+  Map<weft_stat_key, weft_counter>(h.maps[WEFT_MAP_STATS]).put({12, WEFT_DELIVERED}, {3, 300});
+  Map<weft_stat_key, weft_counter>(h.maps[WEFT_MAP_STATS]).put({11, WEFT_DELIVERED}, {1, 100});
+  Plan plan = h.apply(document({kPortA1}));
+  ASSERT_EQ(plan.detach.size(), 1u);
+  EXPECT_EQ(plan.detach[0].device, "tapa2000000-00");
+  EXPECT_EQ(h.attacher.attached.count("tapa2000000-00"), 0u);
+  EXPECT_FALSE(port_entry(h, 12u));
+  EXPECT_FALSE(fdb_entry(h, fdb_key(1, "fa:16:3e:00:00:02")));
+  EXPECT_EQ(plan.stale_stats, 1u);
+  EXPECT_EQ(h.maps[WEFT_MAP_STATS].dump().size(), 1u);
+  auto flood = flood_entry(h, 1u);
+  ASSERT_TRUE(flood);
+  EXPECT_EQ(flood->count, 1u);
+}
+
+TEST(Reconcile, PortWithoutDeviceWaitsAndAttachesOnceItExists) {
+  Harness h;
+  std::string late = port_json("c1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:07",
+                               "10.0.0.7");
+  Plan plan = h.apply(document({kPortA1, late}));
+  ASSERT_EQ(plan.waiting.size(), 1u);
+  EXPECT_EQ(plan.waiting[0].device, "tapc1000000-00");
+  EXPECT_FALSE(fdb_entry(h, fdb_key(1, "fa:16:3e:00:00:07")));
+  h.devices.add("tapc1000000-00", 31);
+  plan = h.apply(document({kPortA1, late}));
+  EXPECT_TRUE(plan.waiting.empty());
+  ASSERT_EQ(plan.attach.size(), 1u);
+  EXPECT_EQ(h.attacher.attached.at("tapc1000000-00"), 31);
+  EXPECT_TRUE(port_entry(h, 31u));
+}
+
+TEST(Reconcile, NetIdsStayStableWhenNetworksComeAndGo) {
+  Harness h;
+  h.apply(document({kPortA1, kPortB1}));
+  auto ids = h.records.load()->net_ids;
+  EXPECT_EQ(ids.at("net-a"), 1u);
+  EXPECT_EQ(ids.at("net-b"), 2u);
+  // Drop net-a from the document: net-b keeps 2.
+  std::string only_b = R"({"networks":[
+    {"id":"net-b","name":"b","provider:network_type":"vxlan","provider:segmentation_id":200}],
+   "subnets":[{"id":"sub-b","network_id":"net-b","cidr":"10.0.0.0/24"}],
+   "ports":[)" + kPortB1 + "]}";
+  h.apply(only_b);
+  EXPECT_EQ(h.records.load()->net_ids.at("net-b"), 2u);
+  EXPECT_EQ(h.records.load()->net_ids.count("net-a"), 0u);
+  EXPECT_TRUE(port_entry(h, 21u));
+}
+
+TEST(Reconcile, DeviceRecreatedWithANewIfindexMovesThePort) {
+  Harness h;
+  h.apply(document({kPortA1, kPortA2}));
+  h.devices.remove("tapa2000000-00");
+  h.devices.add("tapa2000000-00", 42);
+  Plan plan = h.apply(document({kPortA1, kPortA2}));
+  EXPECT_FALSE(port_entry(h, 12u));
+  EXPECT_TRUE(port_entry(h, 42u));
+  EXPECT_EQ(h.attacher.attached.at("tapa2000000-00"), 42);
+  auto fdb = fdb_entry(h, fdb_key(1, "fa:16:3e:00:00:02"));
+  ASSERT_TRUE(fdb);
+  EXPECT_EQ(fdb->ifindex, 42u);
+}
+
+TEST(Diff, ReportsAddsChangesAndRemovals) {
+  std::map<Bytes, Bytes> desired = {{{1}, {10}}, {{2}, {20}}};
+  std::map<Bytes, Bytes> actual = {{{2}, {21}}, {{3}, {30}}};
+  auto changes = diff_map("m", desired, actual);
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0].kind, MapChange::Kind::Add);
+  EXPECT_EQ(changes[1].kind, MapChange::Kind::Change);
+  EXPECT_EQ(changes[2].kind, MapChange::Kind::Remove);
+  EXPECT_EQ(changes[2].value, Bytes{30});
+}
+
+} // namespace
+} // namespace weft::test
