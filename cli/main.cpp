@@ -142,16 +142,8 @@ void print_plan_text(const json& plan, bool dry_run) {
 }
 
 void apply(const Globals& g, const std::string& file, bool dry_run) {
-  std::string document = read_input(file);
-  State state = parse_state(document); // the whole document, before any map
   Session session(layout_of(g));
-  session.installation().require_installed();
-  auto attacher = session.installation().attacher();
-  Fabric fabric(session.fabric_maps(), attacher, session.devices(), session.records(),
-                session.layout().node);
-  Plan plan = fabric.plan(state);
-  if (!dry_run)
-    fabric.execute(plan, document);
+  Plan plan = session.apply(read_input(file), dry_run);
   json out = describe_plan(plan);
   out["dry_run"] = dry_run;
   out["node"] = session.layout().node;

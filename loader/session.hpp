@@ -34,6 +34,10 @@ class Session {
   const State& applied();
   const Record& record();
 
+  // `weft apply`: validates the whole document first (StateError, nothing
+  // touched), then plans and, unless dry_run, carries the plan out.
+  Plan apply(const std::string& document, bool dry_run);
+
  private:
   Layout layout_;
   Installation installation_;
