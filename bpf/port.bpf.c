@@ -37,7 +37,7 @@ static __always_inline int port_pipeline(struct __sk_buff *skb, __u32 *reason)
 
   ret = parse_eth(skb, &pkt);
   if (ret == WEFT_OK && (port->flags & WEFT_PORT_SECURITY))
-    ret = check_port_source(skb, &pkt, ifindex);
+    ret = check_port_source(skb, &pkt, port, ifindex);
   if (ret < 0) {
     *reason = -ret;
     return TC_ACT_SHOT;

@@ -313,7 +313,7 @@ EXAMPLES
 int main(int argc, char** argv) {
   Globals g;
   CLI::App app{"weft: an eBPF/XDP tenant network fabric with Neutron's semantics.\n"
-               "Usage: weft [global options] OBJECT COMMAND [ARGS]",
+               "weft [global options] OBJECT COMMAND [ARGS] (options may follow the command)",
                "weft"};
   app.footer(kFooter);
   app.fallthrough();

@@ -102,7 +102,7 @@ static __always_inline int check_ipv6_source(struct packet *pkt)
 
 /* Every check for a frame sent by a VM whose port has port security on. */
 static __always_inline int check_port_source(struct __sk_buff *skb, struct packet *pkt,
-                                             __u32 ifindex)
+                                             const struct weft_port *port, __u32 ifindex)
 {
   /* The kernel lifts the outer 802.1Q tag into metadata before tc runs. */
   if (skb->vlan_present)
@@ -112,7 +112,8 @@ static __always_inline int check_port_source(struct __sk_buff *skb, struct packe
   case ETH_P_8021AD:
     return -WEFT_DROP_VLAN_TAGGED;
   }
-  if (!mac_allowed(ifindex, pkt->eth->h_source))
+  /* The port's own MAC needs no lookup; pairs' MACs do. */
+  if (!mac_equal(pkt->eth->h_source, port->mac) && !mac_allowed(ifindex, pkt->eth->h_source))
     return -WEFT_DROP_SPOOF_MAC;
   switch (pkt->proto) {
   case ETH_P_ARP:
