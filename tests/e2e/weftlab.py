@@ -1,0 +1,719 @@
+"""weftlab: the harness of weft's end-to-end tests (DESIGN.md section 7).
+
+A lab is one weft node in a network namespace of its own, plus one namespace
+per VM. A VM's eth0 is the peer of a veth pair whose host end sits in the node
+namespace under the port's device name ("tap" + the first 11 characters of the
+port id), exactly what Nova's libvirt driver would create. The `weft` binary
+(env WEFT, default build/weft) runs against the node with --netns, --node and
+a private --state-dir, so several labs, and other people's nodes, can share the
+kernel without seeing each other.
+
+Traffic is only ever sent between namespaces a lab created. Frames are built
+here byte by byte and sent from a VM with an AF_PACKET socket; the receiving
+VM captures with another AF_PACKET socket for a short window, so a test can
+assert that a frame arrived and, as importantly, that it did not. The socket
+work runs in a small agent (this file, run as a script) started inside the VM
+namespace with `ip netns exec`.
+
+Everything a lab creates is registered the moment it exists and removed by
+Lab.destroy(), which tests call through addCleanup/addClassCleanup; an atexit
+hook and a SIGTERM handler (ctest's timeout) catch the rest.
+
+Standard library only.
+"""
+
+import atexit
+import ipaddress
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+WEFT = os.environ.get("WEFT") or os.path.join(REPO, "build", "weft")
+BPFFS = "/sys/fs/bpf"
+PREFIX = "wefte2e%d-" % os.getpid()
+PYTHON = sys.executable or "python3"
+
+ETH_P_ALL = 0x0003
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
+ETH_P_8021Q = 0x8100
+PACKET_OUTGOING = 4
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+
+
+def require_root():
+    """The e2e level needs root; without it the test fails, it never skips."""
+    if os.geteuid() != 0:
+        raise AssertionError("weft's e2e tests need root (network namespaces, BPF): "
+                             "run them as root. They fail rather than skip.")
+    if not os.access(WEFT, os.X_OK):
+        raise AssertionError("the weft binary %s is missing: build it or set WEFT" % WEFT)
+
+
+# --- shell --------------------------------------------------------------------
+
+
+class CommandError(RuntimeError):
+    pass
+
+
+def run(cmd, check=True, input=None, timeout=30):
+    """Runs argv; returns CompletedProcess with text stdout/stderr."""
+    proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise CommandError("%s: exit %d\nstdout: %s\nstderr: %s" %
+                           (" ".join(cmd), proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def in_ns(ns, *cmd):
+    return ["ip", "netns", "exec", ns] + list(cmd)
+
+
+# --- frames -------------------------------------------------------------------
+
+
+def mac_bytes(mac):
+    return bytes.fromhex(mac.replace(":", "").replace("-", ""))
+
+
+def mac_str(raw):
+    return ":".join("%02x" % b for b in raw)
+
+
+def ip4_bytes(ip):
+    return ipaddress.IPv4Address(ip).packed
+
+
+def ip6_bytes(ip):
+    return ipaddress.IPv6Address(ip).packed
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return (~total) & 0xFFFF
+
+
+def new_token():
+    """A marker carried in a frame's payload, so a capture can recognise it."""
+    return b"WEFTE2E-" + uuid.uuid4().hex[:12].encode()
+
+
+def ping_pattern():
+    """A marker for ping -p (at most 16 bytes; ping repeats it over the payload)."""
+    return b"WEFT" + uuid.uuid4().bytes[:8]
+
+
+def eth(dst, src, ethertype, payload, vlan=None):
+    header = mac_bytes(dst) + mac_bytes(src)
+    if vlan is not None:
+        header += struct.pack("!HH", ETH_P_8021Q, vlan & 0x0FFF)
+    frame = header + struct.pack("!H", ethertype) + payload
+    return frame + b"\0" * max(0, 60 - len(frame))
+
+
+def ipv4(src, dst, proto, payload, ttl=64):
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0x1234, 0x4000, ttl,
+                         proto, 0, ip4_bytes(src), ip4_bytes(dst))
+    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+    return header + payload
+
+
+def udp4(src, dst, sport, dport, data):
+    length = 8 + len(data)
+    pseudo = ip4_bytes(src) + ip4_bytes(dst) + struct.pack("!BBH", 0, 17, length)
+    header = struct.pack("!HHHH", sport, dport, length, 0)
+    csum = checksum(pseudo + header + data) or 0xFFFF
+    return ipv4(src, dst, 17, header[:6] + struct.pack("!H", csum) + data)
+
+
+def icmp4_echo(src, dst, data, ident=0x7765, seq=1):
+    body = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + data
+    body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
+    return ipv4(src, dst, 1, body)
+
+
+def arp(op, sha, spa, tha, tpa, trailer=b""):
+    """An Ethernet/IPv4 ARP message (op 1 request, 2 reply), then `trailer`."""
+    return struct.pack("!HHBBH", 1, ETH_P_IP, 6, 4, op) + mac_bytes(sha) + ip4_bytes(spa) + \
+        mac_bytes(tha) + ip4_bytes(tpa) + trailer
+
+
+def icmp6(src, dst, icmp_type, code, body, hop_limit=255):
+    length = 4 + len(body)
+    pseudo = ip6_bytes(src) + ip6_bytes(dst) + struct.pack("!I3xB", length, 58)
+    message = struct.pack("!BBH", icmp_type, code, 0) + body
+    message = message[:2] + struct.pack("!H", checksum(pseudo + message)) + message[4:]
+    header = struct.pack("!IHBB16s16s", 6 << 28, length, 58, hop_limit, ip6_bytes(src),
+                         ip6_bytes(dst))
+    return header + message
+
+
+def router_advert_body(data):
+    # cur hop limit, flags, router lifetime, reachable time, retrans timer; then
+    # the payload as an unknown option-free tail (the token).
+    return struct.pack("!BBHII", 64, 0, 1800, 0, 0) + data
+
+
+def link_local(mac):
+    raw = bytearray(mac_bytes(mac))
+    raw[0] ^= 2
+    eui = bytes(raw[:3]) + b"\xff\xfe" + bytes(raw[3:])
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + b"\0" * 6 + eui))
+
+
+class Frame:
+    """A parsed view of a captured frame (VLAN tags skipped)."""
+
+    def __init__(self, raw, vlan=None):
+        self.raw = raw
+        self.vlan = vlan
+        self.dst = mac_str(raw[0:6])
+        self.src = mac_str(raw[6:12])
+        offset = 12
+        (ethertype,) = struct.unpack("!H", raw[offset:offset + 2])
+        while ethertype in (ETH_P_8021Q, 0x88A8) and len(raw) >= offset + 6:
+            offset += 4
+            (ethertype,) = struct.unpack("!H", raw[offset:offset + 2])
+        self.ethertype = ethertype
+        self.l3 = raw[offset + 2:]
+
+    def contains(self, token):
+        return token in self.raw
+
+    def arp(self):
+        """(op, sha, spa, tha, tpa) of an ARP frame, else None."""
+        if self.ethertype != ETH_P_ARP or len(self.l3) < 28:
+            return None
+        op = struct.unpack("!H", self.l3[6:8])[0]
+        return (op, mac_str(self.l3[8:14]), str(ipaddress.IPv4Address(self.l3[14:18])),
+                mac_str(self.l3[18:24]), str(ipaddress.IPv4Address(self.l3[24:28])))
+
+    def __repr__(self):
+        return "Frame(%s > %s type 0x%04x vlan %s, %d bytes)" % (
+            self.src, self.dst, self.ethertype, self.vlan, len(self.raw))
+
+
+# --- the agent: runs inside a VM namespace -------------------------------------
+
+
+def _agent_capture(iface, until):
+    """Captures on iface from READY until told "STOP <seconds>" on stdin, plus
+    those seconds (so the window counts from when the frames were sent), or
+    until a frame holds the `until` token."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    # PACKET_AUXDATA: a VLAN tag the kernel moved out of the frame.
+    sock.setsockopt(263, 8, 1)
+    sock.bind((iface, 0))
+    sock.setblocking(False)
+    while True:  # frames queued before bind() are not ours to judge
+        try:
+            sock.recv(65535)
+        except BlockingIOError:
+            break
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    until = bytes.fromhex(until) if until else None
+    frames = []
+    deadline = time.monotonic() + 60  # a parent that never says STOP
+    inputs = [sock, sys.stdin]
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select(inputs, [], [], left)
+        if sys.stdin in ready:
+            line = sys.stdin.readline().split()
+            linger = float(line[1]) if len(line) > 1 and line[0] == "STOP" else 0.0
+            deadline = min(deadline, time.monotonic() + linger)
+            inputs = [sock]
+        if sock not in ready:
+            continue
+        data, ancdata, _, addr = sock.recvmsg(65535, socket.CMSG_SPACE(64))
+        if addr[2] == PACKET_OUTGOING:
+            continue
+        vlan = None
+        for level, kind, blob in ancdata:
+            if level == 263 and kind == 8 and len(blob) >= 20:
+                # struct tpacket_auxdata: status, len, snaplen, mac, net, vlan_tci, vlan_tpid
+                status, _, _, _, _, tci, _ = struct.unpack("IIIHHHH", blob[:20])
+                if status & (1 << 4):  # TP_STATUS_VLAN_VALID
+                    vlan = tci & 0x0FFF
+        frames.append({"hex": data.hex(), "vlan": vlan})
+        if until and until in data:
+            break
+    sys.stdout.write(json.dumps(frames) + "\n")
+
+
+def _agent_send(iface, frames):
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.bind((iface, 0))
+    for frame in frames:
+        sock.send(bytes.fromhex(frame))
+    sys.stdout.write("SENT %d\n" % len(frames))
+
+
+def _agent_serve(port, name):
+    """TCP and UDP echo on `port`, each reply prefixed with `name:`, until
+    stdin closes."""
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind(("0.0.0.0", port))
+    tcp.listen(8)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("0.0.0.0", port))
+    prefix = name.encode() + b":"
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    while True:
+        ready, _, _ = select.select([tcp, udp, sys.stdin], [], [])
+        if sys.stdin in ready and not sys.stdin.readline():
+            return
+        if udp in ready:
+            data, peer = udp.recvfrom(65535)
+            udp.sendto(prefix + data, peer)
+        if tcp in ready:
+            conn, _ = tcp.accept()
+            conn.settimeout(2)
+            try:
+                conn.sendall(prefix + conn.recv(65535))
+            except OSError:
+                pass
+            conn.close()
+
+
+def _agent_connect(proto, ip, port, data, timeout):
+    """Sends `data` over TCP or UDP and prints the reply; exit 1 without one."""
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.settimeout(timeout)
+    try:
+        sock.connect((ip, port))
+        sock.send(data.encode())
+        reply = sock.recv(65535)
+    except OSError as error:
+        sys.stdout.write("ERROR %s\n" % error)
+        raise SystemExit(1)
+    sys.stdout.write(reply.decode(errors="replace") + "\n")
+
+
+def _agent_main(argv):
+    if argv[0] == "capture":
+        _agent_capture(argv[1], argv[2] if len(argv) > 2 else "")
+    elif argv[0] == "send":
+        _agent_send(argv[1], argv[2:])
+    elif argv[0] == "serve":
+        _agent_serve(int(argv[1]), argv[2])
+    elif argv[0] == "connect":
+        _agent_connect(argv[1], argv[2], int(argv[3]), argv[4], float(argv[5]))
+    else:
+        raise SystemExit("weftlab agent: unknown command %r" % argv[0])
+
+
+# --- the lab ------------------------------------------------------------------
+
+
+class Capture:
+    """A capture running in a VM namespace: start(), then stop(window) once the
+    frames are sent, then result()."""
+
+    def __init__(self, vm, until=None):
+        self.vm = vm
+        self.until = until
+        self.proc = None
+        self._frames = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            in_ns(self.vm.ns, PYTHON, os.path.abspath(__file__), "capture", "eth0",
+                  self.until.hex() if self.until else ""),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return self
+
+    def wait_ready(self):
+        line = self.proc.stdout.readline()
+        if line.strip() != "READY":
+            self.proc.kill()
+            raise CommandError("capture on %s did not start: %s %s" %
+                               (self.vm.name, line, self.proc.stderr.read()))
+        return self
+
+    def stop(self, window):
+        """Captures `window` seconds more (less once the `until` frame is in)."""
+        try:
+            self.proc.stdin.write("STOP %f\n" % window)
+            self.proc.stdin.flush()
+        except BrokenPipeError:  # it already has its frame
+            pass
+
+    def result(self):
+        if self._frames is None:
+            out, err = self.proc.communicate(timeout=60)
+            if self.proc.returncode != 0:
+                raise CommandError("capture on %s failed: %s" % (self.vm.name, err))
+            self._frames = [Frame(bytes.fromhex(f["hex"]), f["vlan"]) for f in json.loads(out)]
+        return self._frames
+
+    def with_token(self, token):
+        return [f for f in self.result() if f.contains(token)]
+
+
+def capture_during(vms, action, window=0.8, until=None):
+    """Captures on every VM in `vms` while `action()` runs and `window` seconds
+    after it; returns {vm name: Capture}. `until` (vm name -> token) lets a
+    capture stop as soon as it has that frame."""
+    until = until or {}
+    captures = {vm.name: Capture(vm, until.get(vm.name)) for vm in vms}
+    try:
+        for capture in captures.values():
+            capture.start()
+        for capture in captures.values():
+            capture.wait_ready()
+        action()
+    finally:
+        for capture in captures.values():
+            if capture.proc is not None:
+                capture.stop(window)
+        for capture in captures.values():
+            if capture.proc is not None:
+                capture.result()
+    return captures
+
+
+class Vm:
+    """One VM: a namespace whose eth0 is the peer of the port's device."""
+
+    def __init__(self, lab, name, port):
+        self.lab = lab
+        self.name = name
+        self.ns = lab.prefix + name
+        self.port = port
+
+    @property
+    def mac(self):
+        return self.port["mac_address"]
+
+    @property
+    def ip(self):
+        return self.port["fixed_ips"][0]["ip_address"]
+
+    def sh(self, *cmd, check=True, timeout=30):
+        return run(in_ns(self.ns, *cmd), check=check, timeout=timeout)
+
+    def send(self, *frames):
+        self.sh(PYTHON, os.path.abspath(__file__), "send", "eth0", *[f.hex() for f in frames])
+
+
+    def ping(self, ip, count=1, wait=1, interval=None, source=None, pattern=None, timeout=30):
+        """True when every echo got its reply. `pattern` (bytes, at most 16)
+        fills the echo payload, so a capture can recognise it."""
+        cmd = ["ping", "-n", "-q", "-c", str(count), "-W", str(wait)]
+        if interval:
+            cmd += ["-i", str(interval)]
+        if source:
+            cmd += ["-I", source]
+        if pattern:
+            cmd += ["-p", pattern.hex()]
+        proc = self.sh(*(cmd + [ip]), check=False, timeout=timeout)
+        return proc.returncode == 0
+
+    def serve_echo(self, port, name=None):
+        """A TCP and UDP echo server in this VM; replies start with `name:`.
+        Stops when the returned Popen's stdin is closed (see stop_echo)."""
+        proc = subprocess.Popen(
+            in_ns(self.ns, PYTHON, os.path.abspath(__file__), "serve", str(port), name or self.name),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if proc.stdout.readline().strip() != "READY":
+            proc.kill()
+            raise CommandError("echo server on %s did not start: %s" % (self.name, proc.stderr.read()))
+        return proc
+
+    @staticmethod
+    def stop_echo(proc):
+        try:
+            proc.communicate(timeout=5)  # closes stdin: the server returns
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+    def echo(self, proto, ip, port, data="hello", timeout=1.0):
+        """The reply of an echo server at ip:port over "tcp" or "udp", or None."""
+        proc = self.sh(PYTHON, os.path.abspath(__file__), "connect", proto, ip, str(port), data,
+                       str(timeout), check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def udp_frame(self, dst_mac, dst_ip, src_mac=None, src_ip=None, sport=40000, dport=40001,
+                  vlan=None):
+        """(frame, token): a UDP datagram from this VM (or a forged source)."""
+        token = new_token()
+        payload = udp4(src_ip or self.ip, dst_ip, sport, dport, token)
+        return eth(dst_mac, src_mac or self.mac, ETH_P_IP, payload, vlan=vlan), token
+
+    def arp_request(self, target_ip, sender_ip=None, sender_mac=None, dst=BROADCAST):
+        """(frame, token): who-has target_ip, the token in the frame's trailer."""
+        token = new_token()
+        sha = sender_mac or self.mac
+        payload = arp(1, sha, sender_ip or self.ip, "00:00:00:00:00:00", target_ip, token)
+        return eth(dst, sha, ETH_P_ARP, payload), token
+
+    def link(self, up):
+        self.sh("ip", "link", "set", "eth0", "up" if up else "down")
+
+
+def port_device(port_id):
+    return "tap" + port_id[:11]
+
+
+def make_port(network_id, subnet_id, mac, ip, host, **extra):
+    port = {
+        "id": str(uuid.uuid4()),
+        "network_id": network_id,
+        "mac_address": mac,
+        "fixed_ips": [{"subnet_id": subnet_id, "ip_address": ip}],
+        "binding:host_id": host,
+        "device_owner": "compute:nova",
+        "security_groups": [],
+        "port_security_enabled": True,
+    }
+    port.update(extra)
+    return port
+
+
+def make_network(name, vni, cidr="10.0.0.0/24", project="tenant-x"):
+    net_id = str(uuid.uuid4())
+    subnet_id = str(uuid.uuid4())
+    network = {"id": net_id, "name": name, "project_id": project,
+               "provider:network_type": "vxlan", "provider:segmentation_id": vni,
+               "provider:physical_network": None, "mtu": 1450}
+    hosts = list(ipaddress.ip_network(cidr).hosts())
+    subnet = {"id": subnet_id, "network_id": net_id, "ip_version": 4, "cidr": cidr,
+              "gateway_ip": str(hosts[0]), "enable_dhcp": False}
+    return network, subnet
+
+
+_LABS = []
+
+
+class Lab:
+    """One node namespace, its VMs and its weft node; destroy() removes it all."""
+
+    def __init__(self, tag):
+        self.prefix = PREFIX + tag + "-"
+        self.node = PREFIX + tag
+        self.node_ns = self.prefix + "node"
+        self.namespaces = []
+        self.vms = {}
+        self.state_dir = None
+        self.destroyed = False
+        _LABS.append(self)
+
+    # -- building ----------------------------------------------------------------
+
+    def create(self):
+        self.state_dir = tempfile.mkdtemp(prefix=PREFIX + "state-")
+        self._add_ns(self.node_ns)
+        return self
+
+    def _add_ns(self, ns):
+        run(["ip", "netns", "add", ns])
+        self.namespaces.append(ns)
+        # No IPv6 chatter (DAD, MLD, RS) to muddle the captures; a test that
+        # wants IPv6 frames crafts them.
+        for key in ("all", "default"):
+            run(in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % key))
+        run(in_ns(ns, "ip", "link", "set", "lo", "up"))
+
+    def add_vm(self, name, port, up=True, prefixlen=24):
+        """A VM namespace whose eth0 (the port's MAC and first fixed IP) pairs with
+        the port's device in the node namespace."""
+        vm = Vm(self, name, port)
+        self._add_ns(vm.ns)
+        self.vms[name] = vm
+        device = port_device(port["id"])
+        run(in_ns(self.node_ns, "ip", "link", "add", device, "type", "veth", "peer", "name",
+                  "eth0", "netns", vm.ns))
+        vm.sh("ip", "link", "set", "eth0", "address", port["mac_address"])
+        vm.sh("ip", "addr", "add", "%s/%d" % (vm.ip, prefixlen), "dev", "eth0")
+        run(in_ns(self.node_ns, "ip", "link", "set", device, "up"))
+        if up:
+            vm.sh("ip", "link", "set", "eth0", "up")
+        return vm
+
+    def node_sh(self, *cmd, check=True):
+        return run(in_ns(self.node_ns, *cmd), check=check)
+
+    # -- weft ----------------------------------------------------------------------
+
+    def weft_argv(self, *args, json_output=True):
+        argv = [WEFT]
+        if json_output:
+            argv.append("-j")
+        return argv + ["--netns", self.node_ns, "--node", self.node, "--state-dir",
+                       self.state_dir] + list(args)
+
+    def weft(self, *args, input=None, json_output=True):
+        """(exit code, parsed JSON or None, raw stdout, stderr)."""
+        proc = run(self.weft_argv(*args, json_output=json_output), check=False, input=input)
+        parsed = None
+        if json_output:
+            try:
+                parsed = json.loads(proc.stdout)
+            except ValueError:
+                parsed = None
+        return proc.returncode, parsed, proc.stdout, proc.stderr
+
+    def weft_ok(self, *args, input=None):
+        code, parsed, out, err = self.weft(*args, input=input)
+        if code != 0 or parsed is None:
+            raise CommandError("weft %s: exit %d\nstdout: %s\nstderr: %s" %
+                               (" ".join(args), code, out, err))
+        return parsed
+
+    def install(self, *extra):
+        return self.weft_ok("node", "install", *extra)
+
+    def uninstall(self):
+        return self.weft_ok("node", "uninstall")
+
+    def apply(self, document, dry_run=False):
+        args = ["apply", "-f", "-"] + (["--dry-run"] if dry_run else [])
+        return self.weft_ok(*args, input=json.dumps(document))
+
+    def apply_raw(self, text, dry_run=False):
+        args = ["apply", "-f", "-"] + (["--dry-run"] if dry_run else [])
+        return self.weft(*args, input=text)
+
+    def counters(self, port_id):
+        """reason -> packets counted on the port's device."""
+        out = {}
+        for row in self.weft_ok("stats", "--port", port_id):
+            if row.get("port_id") == port_id:
+                out[row["reason"]] = out.get(row["reason"], 0) + row["packets"]
+        return out
+
+    def pin_dir(self):
+        return os.path.join(BPFFS, "weft", self.node)
+
+    def maps_snapshot(self):
+        """name -> decoded dump, for every map the node has."""
+        return {m["name"]: self.weft_ok("map", "dump", m["name"])
+                for m in self.weft_ok("map", "list")}
+
+    # -- teardown ------------------------------------------------------------------
+
+    def destroy(self, check=True):
+        """Removes everything; safe to call twice and after a partial create().
+        With `check`, raises afterwards if weft itself left something behind."""
+        if self.destroyed:
+            return []
+        self.destroyed = True
+        problems = []
+        if self.state_dir is not None and os.path.exists("/run/netns/" + self.node_ns):
+            try:
+                code, _, out, err = self.weft("node", "uninstall")
+                if code != 0:
+                    problems.append("weft node uninstall: exit %d %s %s" % (code, out, err))
+            except Exception as error:  # keep cleaning
+                problems.append("weft node uninstall: %s" % error)
+        # A weft that failed to clean up must not leave pins for the next run.
+        pins = self.pin_dir()
+        if os.path.lexists(pins):
+            problems.append("pins left under %s" % pins)
+            shutil.rmtree(pins, ignore_errors=True)
+            try:
+                os.rmdir(os.path.join(BPFFS, "weft"))
+            except OSError:
+                pass
+        for ns in reversed(self.namespaces):
+            run(["ip", "netns", "del", ns], check=False)
+        self.namespaces = []
+        if self.state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        if self in _LABS:
+            _LABS.remove(self)
+        if check and problems:
+            raise AssertionError("lab %s: cleaned up, but %s" % (self.node, "; ".join(problems)))
+        return problems
+
+
+def destroy_all():
+    for lab in list(_LABS):
+        try:
+            lab.destroy(check=False)
+        except Exception:
+            pass
+
+
+def _on_sigterm(signum, frame):
+    destroy_all()
+    os._exit(128 + signum)
+
+
+atexit.register(destroy_all)
+if __name__ != "__main__":
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+# --- assertions shared by the tests --------------------------------------------
+
+
+class LabTestMixin:
+    """Helpers for unittest.TestCase classes that hold `cls.lab`."""
+
+    def delta(self, before, after):
+        return {reason: after.get(reason, 0) - before.get(reason, 0)
+                for reason in set(before) | set(after)}
+
+    def watch(self, vms, action, window=0.8, until=None):
+        return capture_during(vms, action, window, until)
+
+    def exchange(self, sender, frames, arrive=(), absent=(), window=0.8):
+        """Sends `frames` ((frame, token) pairs) from `sender` and asserts every
+        token reaches each VM in `arrive` and none in `absent`. Returns
+        {vm name: Capture}."""
+        tokens = [token for _, token in frames]
+        # A capture that expects the one frame may stop once it has it; a
+        # capture that must stay empty waits the whole window.
+        until = {vm.name: tokens[0] for vm in arrive} if len(tokens) == 1 else {}
+        captures = self.watch(list(arrive) + list(absent),
+                              lambda: sender.send(*[frame for frame, _ in frames]), window, until)
+        for vm in arrive:
+            for token in tokens:
+                self.assertTrue(captures[vm.name].with_token(token),
+                                "frame %s from %s did not arrive at %s (it saw %s)" %
+                                (token, sender.name, vm.name, captures[vm.name].result()))
+        for vm in absent:
+            for token in tokens:
+                self.assertFalse(captures[vm.name].with_token(token),
+                                 "frame %s from %s must not arrive at %s" %
+                                 (token, sender.name, vm.name))
+        return captures
+
+    def assertCounted(self, lab, port_id, before, reason, at_least=1):
+        after = lab.counters(port_id)
+        got = after.get(reason, 0) - before.get(reason, 0)
+        self.assertGreaterEqual(got, at_least,
+                                "port %s: %r counted %d (want >= %d); counters now %s" %
+                                (port_id, reason, got, at_least, after))
+        return after
+
+
+if __name__ == "__main__":
+    _agent_main(sys.argv[1:])
