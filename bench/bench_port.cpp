@@ -1,7 +1,11 @@
-// weft_bench: what the port program's local-switch path costs per packet, next
-// to the least a switching program can do (one lookup and a redirect,
-// bpf/bench_redirect.bpf.c), both timed by the kernel with BPF_PROG_TEST_RUN
-// in the same run. Prints ns/packet and the ratio; asserts nothing about time.
+// weft_bench: what the port program costs per packet, timed by the kernel
+// with BPF_PROG_TEST_RUN, against baselines measured in the same run:
+//  1. the local-switch path next to the least a switching program can do (one
+//     lookup and a redirect, bpf/bench_redirect.bpf.c);
+//  2. security groups: the first packet of a connection (conntrack miss, rule
+//     match, conntrack entry created) and an established packet, with 10 to
+//     10,000 rules on the receiving port, next to the plain forwarding path.
+// Prints ns/packet and ratios; asserts nothing about time.
 //
 // usage: weft_bench [--rounds N] [--repeat N]   (root: loads BPF programs)
 #include <algorithm>
@@ -14,12 +18,15 @@
 #include <cstring>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/tcp.h>
 #include <linux/udp.h>
 #include <sched.h>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "loader/policy.hpp"
+#include "loader/state.hpp"
 #include "maps/weft_abi.h"
 // Skeletons after the ABI header.
 #include "bench_redirect.skel.h"
@@ -77,6 +84,84 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// A TCP SYN from 172.16.x.y to 10.0.0.2:port, as the first packet of a connection.
+std::vector<std::uint8_t> tcp_syn(std::uint32_t src_ip_be, std::uint16_t dport) {
+  std::vector<std::uint8_t> frame(sizeof(ethhdr) + sizeof(iphdr) + sizeof(tcphdr));
+  auto* eth = reinterpret_cast<ethhdr*>(frame.data());
+  std::memcpy(eth->h_dest, kMacB, 6);
+  std::memcpy(eth->h_source, kMacA, 6);
+  eth->h_proto = htons(ETH_P_IP);
+  auto* ip = reinterpret_cast<iphdr*>(eth + 1);
+  ip->version = 4;
+  ip->ihl = 5;
+  ip->ttl = 64;
+  ip->protocol = IPPROTO_TCP;
+  ip->tot_len = htons(static_cast<std::uint16_t>(frame.size() - sizeof(ethhdr)));
+  ip->saddr = src_ip_be;
+  ip->daddr = inet_addr("10.0.0.2");
+  auto* tcp = reinterpret_cast<tcphdr*>(ip + 1);
+  tcp->source = htons(40000);
+  tcp->dest = htons(dport);
+  tcp->doff = 5;
+  tcp->syn = 1;
+  return frame;
+}
+
+// rule i: ingress TCP to port 1000 + i from 172.16.0.0 + i (a /32); a packet
+// matching the last rule is the first packet measured.
+weft::State group_with_rules(std::size_t n) {
+  weft::State state;
+  weft::SecurityGroup group;
+  group.id = "bench";
+  group.stateful = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    weft::SecurityGroupRule rule;
+    rule.direction = weft::Direction::Ingress;
+    rule.protocol = 6;
+    rule.port_range_min = rule.port_range_max = static_cast<std::uint16_t>(1000 + i);
+    rule.remote_ip_prefix = weft::IpPrefix::parse("172.16." + std::to_string(i / 256) + "." +
+                                                  std::to_string(i % 256) + "/32");
+    group.rules.push_back(rule);
+  }
+  state.security_groups.push_back(group);
+  weft::Port port;
+  port.id = "bench-port";
+  port.host_id = "bench";
+  port.security_groups = {"bench"};
+  state.ports.push_back(port);
+  return state;
+}
+
+void clear_map(bpf_map* map) {
+  std::vector<std::uint8_t> key(bpf_map__key_size(map)), next(key.size());
+  while (bpf_map__get_next_key(map, nullptr, next.data(), next.size()) == 0)
+    bpf_map__delete_elem(map, next.data(), next.size(), 0);
+}
+
+void load_rules(port_bpf* port, const weft::State& state) {
+  clear_map(port->maps.sg_l4);
+  clear_map(port->maps.sg_remote);
+  clear_map(port->maps.ct);
+  auto policies = weft::assign_policies(state, "bench");
+  auto maps = weft::compile_sg_maps(state, policies);
+  for (const auto& [k, v] : maps.l4)
+    check(bpf_map__update_elem(port->maps.sg_l4, k.data(), k.size(), v.data(), v.size(), 0),
+          "sg_l4");
+  for (const auto& [k, v] : maps.remote)
+    check(bpf_map__update_elem(port->maps.sg_remote, k.data(), k.size(), v.data(), v.size(), 0),
+          "sg_remote");
+}
+
+// Median ns of single runs, each the first packet of its connection.
+double time_first_packets(port_bpf* port, std::vector<std::uint8_t>& frame, int runs) {
+  std::vector<double> ns;
+  for (int i = 0; i < runs; ++i) {
+    clear_map(port->maps.ct);
+    ns.push_back(time_prog(bpf_program__fd(port->progs.weft_port), frame, 1, 7));
+  }
+  return median(ns);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -101,7 +186,11 @@ int main(int argc, char** argv) {
 
     weft_port src{}, dst{};
     src.net_id = dst.net_id = 1;
-    src.flags = dst.flags = WEFT_PORT_SECURITY | WEFT_PORT_UP;
+    // The sender has port security and one stateless rule, egress to anyone;
+    // the receiver has none: anti-spoofing, one rule match, switching.
+    src.flags = WEFT_PORT_SECURITY | WEFT_PORT_UP;
+    src.policy = 2;
+    dst.flags = WEFT_PORT_UP;
     std::memcpy(src.mac, kMacA, 6);
     std::memcpy(dst.mac, kMacB, 6);
     check(bpf_map__update_elem(port->maps.ports, &kSource, 4, &src, sizeof(src), 0), "ports");
@@ -122,6 +211,36 @@ int main(int argc, char** argv) {
     std::memcpy(sk.mac, kMacA, 6);
     sk.ip = inet_addr("10.0.0.1");
     check(bpf_map__update_elem(port->maps.spoof_v4, &sk, sizeof(sk), &yes, 1, 0), "spoof_v4");
+
+    {
+      weft::State egress_any;
+      weft::SecurityGroup group;
+      group.id = "egress-any";
+      group.stateful = false;
+      weft::SecurityGroupRule rule;
+      rule.direction = weft::Direction::Egress;
+      group.rules.push_back(rule);
+      egress_any.security_groups.push_back(group);
+      weft::Port sender;
+      sender.id = "sender";
+      sender.host_id = "bench";
+      sender.security_groups = {"egress-any"};
+      egress_any.ports.push_back(sender);
+      // Policy 1 of this document is written as policy 2 of the benchmark.
+      auto maps = weft::compile_sg_maps(egress_any, weft::assign_policies(egress_any, "bench"));
+      for (const auto& [key, v] : maps.l4) {
+        auto k = key;
+        reinterpret_cast<weft_sg_l4_key*>(k.data())->policy = 2;
+        check(bpf_map__update_elem(port->maps.sg_l4, k.data(), k.size(), v.data(), v.size(), 0),
+              "sg_l4");
+      }
+      for (const auto& [key, v] : maps.remote) {
+        auto k = key;
+        reinterpret_cast<weft_sg_remote_key*>(k.data())->policy = 2;
+        check(bpf_map__update_elem(port->maps.sg_remote, k.data(), k.size(), v.data(), v.size(), 0),
+              "sg_remote");
+      }
+    }
 
     bench_redirect_bpf* base = bench_redirect_bpf__open_and_load();
     if (!base)
@@ -145,7 +264,65 @@ int main(int argc, char** argv) {
                 rounds, repeat, frame.size());
     std::printf("%-44s %10s %8s\n", "PATH", "NS/PACKET", "RATIO");
     std::printf("%-44s %10.1f %8.2f\n", "baseline: lookup + redirect", b, 1.0);
-    std::printf("%-44s %10.1f %8.2f\n", "port: anti-spoof + L2 switch + counters", p, p / b);
+    std::printf("%-44s %10.1f %8.2f\n", "port: anti-spoof + 1 rule + L2 switch", p, p / b);
+
+    // --- security groups -------------------------------------------------
+    // The receiving port gets a stateful policy; the sender has port
+    // security off, so its own checks do not enter the figures.
+    src.flags = WEFT_PORT_UP;
+    src.policy = 0;
+    dst.flags = WEFT_PORT_SECURITY | WEFT_PORT_UP | WEFT_PORT_STATEFUL;
+    dst.policy = 1;
+    check(bpf_map__update_elem(port->maps.ports, &kSource, 4, &src, sizeof(src), 0), "ports");
+    check(bpf_map__update_elem(port->maps.ports, &kTarget, 4, &dst, sizeof(dst), 0), "ports");
+    int single_runs = std::max(200, repeat / 100);
+    std::vector<double> forward_first;
+    // Forwarding path (no groups on the receiver), timed the same way.
+    weft_port open = dst;
+    open.flags = WEFT_PORT_UP;
+    check(bpf_map__update_elem(port->maps.ports, &kTarget, 4, &open, sizeof(open), 0), "ports");
+    auto syn_plain = tcp_syn(inet_addr("172.16.0.0"), 1000);
+    double forward_single = time_first_packets(port, syn_plain, single_runs);
+    double forward_repeat = median({time_prog(port_fd, syn_plain, repeat, kRedirect),
+                                    time_prog(port_fd, syn_plain, repeat, kRedirect),
+                                    time_prog(port_fd, syn_plain, repeat, kRedirect)});
+    check(bpf_map__update_elem(port->maps.ports, &kTarget, 4, &dst, sizeof(dst), 0), "ports");
+
+    std::printf("\nsecurity groups: TCP SYN to a port whose ingress rules number N; the packet\n"
+                "matches the last rule. first = conntrack miss + match + entry created\n"
+                "(median of %d single runs); established = conntrack hit (median of 3 x %d).\n",
+                single_runs, repeat);
+    std::printf("%-34s %10s %8s\n", "PATH", "NS/PACKET", "RATIO");
+    std::printf("%-34s %10.1f %8.2f\n", "forwarding, single run (no groups)", forward_single, 1.0);
+    std::printf("%-34s %10.1f %8s\n", "forwarding, repeated (no groups)", forward_repeat, "-");
+    double first_10 = 0;
+    for (std::size_t rules : {10u, 100u, 1000u, 10000u}) {
+      load_rules(port, group_with_rules(rules));
+      std::uint32_t last = static_cast<std::uint32_t>(rules - 1);
+      auto syn = tcp_syn(htonl((172u << 24) | (16u << 16) | last),
+                         static_cast<std::uint16_t>(1000 + last));
+      double first = time_first_packets(port, syn, single_runs);
+      if (rules == 10)
+        first_10 = first;
+      // Established: the entry stays, every run hits it.
+      time_prog(port_fd, syn, 1, kRedirect);
+      double established = median({time_prog(port_fd, syn, repeat, kRedirect),
+                                   time_prog(port_fd, syn, repeat, kRedirect),
+                                   time_prog(port_fd, syn, repeat, kRedirect)});
+      char label[64];
+      std::snprintf(label, sizeof(label), "first packet, %zu rules", rules);
+      std::printf("%-34s %10.1f %8.2f   (x%.2f the 10-rule first packet)\n", label, first,
+                  first / forward_single, first / first_10);
+      std::snprintf(label, sizeof(label), "established, %zu rules", rules);
+      std::printf("%-34s %10.1f %8.2f   (vs forwarding, repeated)\n", label, established,
+                  established / forward_repeat);
+      // A packet no rule admits is dropped, whatever the count.
+      auto refused = tcp_syn(inet_addr("192.0.2.1"), static_cast<std::uint16_t>(1000 + last));
+      clear_map(port->maps.ct);
+      time_prog(port_fd, refused, 1, 2 /* TC_ACT_SHOT */);
+    }
+    (void)forward_first;
+
     bench_redirect_bpf__destroy(base);
     port_bpf__destroy(port);
   } catch (const std::exception& e) {

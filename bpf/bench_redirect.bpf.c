@@ -6,6 +6,8 @@
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+
+/* libbpf's helpers need the UAPI types above. */
 #include <bpf/bpf_helpers.h>
 
 struct {
@@ -16,10 +18,9 @@ struct {
 } next_hop SEC(".maps");
 
 SEC("tc")
-int bench_redirect(struct __sk_buff *skb)
-{
+int bench_redirect(struct __sk_buff* skb) {
   __u32 ifindex = skb->ifindex;
-  __u32 *target = bpf_map_lookup_elem(&next_hop, &ifindex);
+  __u32* target = bpf_map_lookup_elem(&next_hop, &ifindex);
 
   if (!target)
     return TC_ACT_SHOT;

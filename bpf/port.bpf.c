@@ -2,34 +2,36 @@
 /*
  * The port program: tc ingress of a VM's tap (or the host end of its veth),
  * so it sees every frame the VM sends. Parse, check the source, answer ARP,
- * switch inside the port's segment; one exit that counts the verdict.
+ * switch inside the port's segment through both ports' security groups; one
+ * exit that counts the verdict.
  */
 #include "lib/arp.h"
 #include "lib/drop.h"
 #include "lib/eth.h"
+#include "lib/flow.h"
 #include "lib/l2.h"
 #include "lib/maps.h"
 #include "lib/spoof.h"
 
-/* Enough linear bytes for Ethernet + IPv4 with options + UDP, or IPv6 + ICMPv6. */
-#define WEFT_PULL_LEN 128
+/* Enough linear bytes for Ethernet + IPv4 with options + UDP, or an ICMPv6
+ * error quoting an IPv6 header and its ports. */
+#define WEFT_PULL_LEN 160
 
-static __always_inline int port_pipeline(struct __sk_buff *skb, __u32 *reason)
-{
+static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* v) {
   __u32 ifindex = skb->ifindex;
-  struct weft_port *port = bpf_map_lookup_elem(&ports, &ifindex);
+  struct weft_port* port = bpf_map_lookup_elem(&ports, &ifindex);
+  struct flow* f = scratch_flow();
   struct packet pkt;
+  struct sg_end src;
   __u32 net_id;
   int ret;
 
-  if (!port) {
-    *reason = WEFT_DROP_NOT_A_PORT;
-    return TC_ACT_SHOT;
-  }
-  if (!(port->flags & WEFT_PORT_UP)) {
-    *reason = WEFT_DROP_PORT_DOWN;
-    return TC_ACT_SHOT;
-  }
+  if (!port)
+    return drop(v, WEFT_DROP_NOT_A_PORT);
+  if (!f)
+    return drop(v, WEFT_DROP_MALFORMED);
+  if (!(port->flags & WEFT_PORT_UP))
+    return drop(v, WEFT_DROP_PORT_DOWN);
   net_id = port->net_id;
 
   if ((long)skb->data_end - (long)skb->data < WEFT_PULL_LEN && skb->len > skb->data_end - skb->data)
@@ -38,29 +40,27 @@ static __always_inline int port_pipeline(struct __sk_buff *skb, __u32 *reason)
   ret = parse_eth(skb, &pkt);
   if (ret == WEFT_OK && (port->flags & WEFT_PORT_SECURITY))
     ret = check_port_source(skb, &pkt, port, ifindex);
-  if (ret < 0) {
-    *reason = -ret;
-    return TC_ACT_SHOT;
-  }
+  if (ret < 0)
+    return drop(v, -ret);
+  flow_of(skb, f, net_id);
 
   if (pkt.proto == ETH_P_ARP && arp_respond(&pkt, net_id)) {
-    *reason = WEFT_ARP_REPLY;
+    v->reason = WEFT_ARP_REPLY;
     return bpf_redirect(ifindex, 0);
   }
+  sg_end_of(&src, ifindex, port);
   if (pkt.eth->h_dest[0] & 1)
-    return l2_flood(skb, net_id, reason);
-  return l2_unicast(skb, &pkt, net_id, reason);
+    return l2_flood(skb, f, &src, net_id, v);
+  return l2_unicast(skb, &pkt, f, &src, net_id, v);
 }
 
 SEC("tc")
-int weft_port(struct __sk_buff *skb)
-{
-  __u32 ifindex = skb->ifindex;
+int weft_port(struct __sk_buff* skb) {
+  struct verdict v = {.reason = WEFT_NONE, .ifindex = skb->ifindex};
   __u32 len = skb->len;
-  __u32 reason = WEFT_NONE;
-  int action = port_pipeline(skb, &reason);
+  int action = port_pipeline(skb, &v);
 
-  count(ifindex, reason, len);
+  count(v.ifindex, v.reason, len);
   return action;
 }
 

@@ -10,9 +10,9 @@
 namespace weft::cli {
 
 struct LabOptions {
-  Layout layout;             // bpffs and state dir from the global options; node set by the lab
+  Layout layout; // bpffs and state dir from the global options; node set by the lab
   std::string prefix = "weftlab"; // every namespace the lab makes starts with it
-  bool verbose = true;       // progress lines on stderr
+  bool verbose = true;            // progress lines on stderr
 };
 
 // Each returns what it did as JSON; they throw on failure (after cleaning up

@@ -57,8 +57,10 @@ std::string read_input(const std::string& path) {
 // ---- node ----------------------------------------------------------------
 
 void node_install(const Globals& g, const std::string& uplink, const std::string& tunnel_ip,
-                  const std::string& attach) {
+                  const std::string& attach, std::uint32_t ct_max) {
   InstallOptions opts;
+  if (ct_max)
+    opts.ct_max = ct_max;
   if (!uplink.empty())
     opts.uplink = uplink;
   if (!tunnel_ip.empty()) {
@@ -80,7 +82,9 @@ void node_install(const Globals& g, const std::string& uplink, const std::string
     return;
   }
   std::cout << "node " << session.layout().node << ": "
-            << (result.fresh ? "installed" : result.program_replaced ? "upgraded" : "already installed, nothing changed")
+            << (result.fresh              ? "installed"
+                : result.program_replaced ? "upgraded"
+                                          : "already installed, nothing changed")
             << " (ABI " << WEFT_ABI_VERSION << ", " << out["attach_mode"].get<std::string>()
             << " attachments, pins in " << session.layout().root() << ")\n";
   if (result.program_replaced)
@@ -114,9 +118,9 @@ void node_show(const Globals& g) {
   print_object(summary, g.format);
   if (out.contains("attachments")) {
     std::cout << "\n";
-    print_table(out["attachments"], {field("DEVICE", "device"), field("IFINDEX", "ifindex"),
-                                     field("HOOK", "hook"), field("MODE", "mode"),
-                                     field("PROG_ID", "prog_id")});
+    print_table(out["attachments"],
+                {field("DEVICE", "device"), field("IFINDEX", "ifindex"), field("HOOK", "hook"),
+                 field("MODE", "mode"), field("PROG_ID", "prog_id")});
   }
 }
 
@@ -132,10 +136,10 @@ void print_plan_text(const json& plan, bool dry_run) {
     for (const auto& p : plan["detach"])
       std::cout << "detach " << text(p["device"]) << "\n";
   }
-  std::cout << (dry_run ? "would change: " : "applied: ") << plan["entries_added"] << " entries added, "
-            << plan["entries_changed"] << " changed, " << plan["entries_removed"] << " removed; "
-            << plan["attach"].size() << " ports attached, " << plan["detach"].size()
-            << " detached\n";
+  std::cout << (dry_run ? "would change: " : "applied: ") << plan["entries_added"]
+            << " entries added, " << plan["entries_changed"] << " changed, "
+            << plan["entries_removed"] << " removed; " << plan["attach"].size()
+            << " ports attached, " << plan["detach"].size() << " detached\n";
   for (const auto& w : plan["waiting"])
     std::cout << "waiting: port " << text(w["port_id"]) << " has no device " << text(w["device"])
               << " yet (apply again once it exists)\n";
@@ -166,10 +170,12 @@ void net_list(const Globals& g) {
 }
 
 std::vector<Column> port_columns() {
-  return {field("ID", "id"),          field("DEVICE", "device"),   field("IFINDEX", "ifindex"),
-          field("STATE", "state"),    field("MAC", "mac_address"), field("IPS", "fixed_ips"),
-          field("NETWORK", "network"), field("HOST", "host"),       field("SENT", "sent"),
-          field("RECEIVED", "received"), field("DROPPED", "dropped")};
+  return {field("ID", "id"),           field("DEVICE", "device"),
+          field("IFINDEX", "ifindex"), field("STATE", "state"),
+          field("MAC", "mac_address"), field("IPS", "fixed_ips"),
+          field("NETWORK", "network"), field("HOST", "host"),
+          field("SENT", "sent"),       field("RECEIVED", "received"),
+          field("DROPPED", "dropped")};
 }
 
 void port_list(const Globals& g) {
@@ -186,14 +192,13 @@ void port_show(const Globals& g, const std::string& id) {
   }
   json summary = port;
   summary.erase("counters");
-  summary["security_groups"] =
-      text(port["security_groups"]) + " (parsed and validated; not enforced yet)";
   print_object(summary, g.format);
   std::cout << "\n";
   json rows = json::array();
   for (const auto& [reason, c] : port["counters"].items())
     rows.push_back({{"reason", reason}, {"packets", c["packets"]}, {"bytes", c["bytes"]}});
-  print_table(rows, {field("REASON", "reason"), field("PACKETS", "packets"), field("BYTES", "bytes")});
+  print_table(rows,
+              {field("REASON", "reason"), field("PACKETS", "packets"), field("BYTES", "bytes")});
 }
 
 void fdb_list(const Globals& g) {
@@ -234,6 +239,51 @@ void stats(const Globals& g, const std::string& port) {
              {field("PORT", "port_id"), field("DEVICE", "device"), field("REASON", "reason"),
               field("PACKETS", "packets"), field("BYTES", "bytes")},
              g.format);
+}
+
+void sg_list(const Globals& g) {
+  Session session(layout_of(g));
+  print_rows(inspect_groups(session),
+             {field("ID", "id"), field("NAME", "name"), field("STATEFUL", "stateful"),
+              field("RULES", "rule_count"), field("PORTS", "port_count")},
+             g.format);
+}
+
+void sg_show(const Globals& g, const std::string& id) {
+  Session session(layout_of(g));
+  json group = inspect_group(session, id);
+  if (g.format.json) {
+    print_json(group, g.format);
+    return;
+  }
+  json summary = group;
+  summary.erase("rules");
+  print_object(summary, g.format);
+  std::cout << "\n";
+  print_table(group["rules"],
+              {field("ID", "id"), field("DIRECTION", "direction"), field("ETHERTYPE", "ethertype"),
+               field("PROTOCOL", "protocol"), field("PORTS", "ports"), field("REMOTE", "remote")});
+}
+
+void ct_list(const Globals& g, const std::string& port, const std::string& network) {
+  Session session(layout_of(g));
+  print_rows(inspect_ct(session, port, network),
+             {field("NETWORK", "network_id"), field("PROTO", "protocol"), field("SRC", "src"),
+              field("SPORT", "sport"), field("DST", "dst"), field("DPORT", "dport"),
+              field("STATE", "state"), field("EXPIRES_S", "expires_in_seconds"),
+              field("PKTS_ORIG", "packets_orig"), field("PKTS_REPLY", "packets_reply"),
+              field("BYTES_ORIG", "bytes_orig"), field("BYTES_REPLY", "bytes_reply")},
+             g.format);
+}
+
+void ct_flush(const Globals& g, const std::string& port) {
+  Session session(layout_of(g));
+  std::size_t removed = flush_ct(session, port);
+  if (g.format.json)
+    print_json({{"flushed", removed}}, g.format);
+  else
+    std::cout << "flushed " << removed << " conntrack entries"
+              << (port.empty() ? "" : " of port " + port) << "\n";
 }
 
 // ---- lab -----------------------------------------------------------------
@@ -277,7 +327,7 @@ void print_matrix(const json& status) {
 
 const char* kFooter = R"(
 OBJECTS AND COMMANDS
-  node install [--uplink IFACE] [--tunnel-ip IP] [--attach auto|tcx|tc]
+  node install [--uplink IFACE] [--tunnel-ip IP] [--attach auto|tcx|tc] [--ct-max N]
                           load the datapath and pin its maps (idempotent)
   node uninstall          detach every weft program of the node, remove its pins
   node show               what is installed: ABI version, program, attachments
@@ -291,6 +341,9 @@ OBJECTS AND COMMANDS
                           the pinned maps, decoded
   prog list               devices running the port program
   stats [--port ID]       forward and drop counters by port and reason
+  sg list | sg show ID    security groups: decoded rules, ports using them
+  ct list [--port ID] [--network ID] | ct flush [--port ID]
+                          tracked connections: 5-tuple, state, idle time, counters
   lab up | lab status | lab down
                           a demo node with two tenants in network namespaces
 
@@ -337,12 +390,17 @@ int main(int argc, char** argv) {
   install->add_option("--attach", attach, "attach mode: auto (tcx on kernels >= 6.6), tcx or tc")
       ->check(CLI::IsMember({"auto", "tcx", "tc"}))
       ->capture_default_str();
-  install->callback([&] { action = [&] { node_install(g, uplink, tunnel_ip, attach); }; });
+  std::uint32_t ct_max = 0;
+  install->add_option("--ct-max", ct_max,
+                      "conntrack entries (default 65536); fixed until uninstall");
+  install->callback([&] { action = [&] { node_install(g, uplink, tunnel_ip, attach, ct_max); }; });
   node->add_subcommand("uninstall", "detach all programs and remove every pin")->callback([&] {
     action = [&] { node_uninstall(g); };
   });
   for (const char* name : {"show", "list"})
-    node->add_subcommand(name, "what is installed")->callback([&] { action = [&] { node_show(g); }; });
+    node->add_subcommand(name, "what is installed")->callback([&] {
+      action = [&] { node_show(g); };
+    });
 
   std::string file;
   bool dry_run = false;
@@ -363,9 +421,8 @@ int main(int argc, char** argv) {
   std::string port_id;
   auto* port_show_cmd = port->add_subcommand("show", "one port, or all without an ID");
   port_show_cmd->add_option("ID", port_id, "port id (or a unique prefix)");
-  port_show_cmd->callback([&] {
-    action = [&] { port_id.empty() ? port_list(g) : port_show(g, port_id); };
-  });
+  port_show_cmd->callback(
+      [&] { action = [&] { port_id.empty() ? port_list(g) : port_show(g, port_id); }; });
 
   auto* fdb = app.add_subcommand("fdb", "the forwarding table");
   fdb->require_subcommand(1);
@@ -384,12 +441,38 @@ int main(int argc, char** argv) {
   auto* prog = app.add_subcommand("prog", "attached programs");
   prog->require_subcommand(1);
   for (const char* name : {"list", "show"})
-    prog->add_subcommand(name, "list attachments")->callback([&] { action = [&] { prog_list(g); }; });
+    prog->add_subcommand(name, "list attachments")->callback([&] {
+      action = [&] { prog_list(g); };
+    });
 
   std::string stats_port;
   auto* stats_cmd = app.add_subcommand("stats", "forward and drop counters by port and reason");
   stats_cmd->add_option("--port", stats_port, "only this port (id or prefix)");
   stats_cmd->callback([&] { action = [&] { stats(g, stats_port); }; });
+
+  auto* sg = app.add_subcommand("sg", "security groups");
+  sg->require_subcommand(1);
+  sg->add_subcommand("list", "list security groups")->callback([&] {
+    action = [&] { sg_list(g); };
+  });
+  std::string sg_id;
+  auto* sg_show_cmd =
+      sg->add_subcommand("show", "one group's rules and ports, or all without an ID");
+  sg_show_cmd->add_option("ID", sg_id, "group id, unique prefix or name");
+  sg_show_cmd->callback([&] { action = [&] { sg_id.empty() ? sg_list(g) : sg_show(g, sg_id); }; });
+
+  auto* ct = app.add_subcommand("ct", "connection tracking");
+  ct->require_subcommand(1);
+  std::string ct_port, ct_network;
+  for (const char* name : {"list", "show"}) {
+    auto* list = ct->add_subcommand(name, "tracked connections, decoded");
+    list->add_option("--port", ct_port, "only connections of this port (id or prefix)");
+    list->add_option("--network", ct_network, "only connections in this network (id or prefix)");
+    list->callback([&] { action = [&] { ct_list(g, ct_port, ct_network); }; });
+  }
+  auto* flush = ct->add_subcommand("flush", "delete tracked connections");
+  flush->add_option("--port", ct_port, "only connections of this port");
+  flush->callback([&] { action = [&] { ct_flush(g, ct_port); }; });
 
   auto* lab = app.add_subcommand("lab", "the demo lab in network namespaces");
   lab->require_subcommand(1);

@@ -15,7 +15,9 @@ constexpr int kTcxIngress = 46;
 constexpr std::uint32_t kTcHandle = 0x7e1f;
 constexpr std::uint32_t kTcPriority = 0xc001;
 
-std::string to_string(AttachMode mode) { return mode == AttachMode::Tcx ? "tcx" : "tc"; }
+std::string to_string(AttachMode mode) {
+  return mode == AttachMode::Tcx ? "tcx" : "tc";
+}
 
 AttachMode default_attach_mode() {
   utsname u{};
@@ -68,8 +70,8 @@ void KernelAttacher::attach(const std::string& device, int ifindex) {
     int err = bpf_tc_hook_create(&hook);
     if (err && err != -EEXIST)
       throw SystemError("create clsact on " + device, -err);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_.get(), .flags = BPF_TC_F_REPLACE,
-                .prog_id = 0, .handle = kTcHandle, .priority = kTcPriority);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_.get(), .flags = BPF_TC_F_REPLACE, .prog_id = 0,
+                .handle = kTcHandle, .priority = kTcPriority);
     if ((err = bpf_tc_attach(&hook, &opts)) != 0)
       throw SystemError("attach tc program to " + device, -err);
     return;
@@ -89,7 +91,8 @@ void KernelAttacher::attach(const std::string& device, int ifindex) {
     // The device was re-created (or the link is defunct): start over.
     remove_pin(pin);
   }
-  Fd link(bpf_link_create(prog_.get(), ifindex, static_cast<bpf_attach_type>(kTcxIngress), nullptr));
+  Fd link(
+      bpf_link_create(prog_.get(), ifindex, static_cast<bpf_attach_type>(kTcxIngress), nullptr));
   if (!link)
     throw SystemError("attach tcx program to " + device, errno);
   if (bpf_obj_pin(link.get(), pin.c_str()) != 0)

@@ -25,7 +25,7 @@ struct Attachment {
 };
 
 class Attacher {
- public:
+public:
   virtual ~Attacher() = default;
   // Idempotent: an attachment that already runs this program is left alone.
   virtual void attach(const std::string& device, int ifindex) = 0;
@@ -35,7 +35,7 @@ class Attacher {
 };
 
 class KernelAttacher : public Attacher {
- public:
+public:
   // `prog` is the pinned port program (an fd from bpf_obj_get).
   KernelAttacher(Layout layout, AttachMode mode, Fd prog);
 
@@ -44,7 +44,7 @@ class KernelAttacher : public Attacher {
   std::optional<Attachment> query(const std::string& device, int ifindex) const override;
   AttachMode mode() const { return mode_; }
 
- private:
+private:
   Layout layout_;
   AttachMode mode_;
   Fd prog_;

@@ -1,8 +1,8 @@
 #include "loader/bpf.hpp"
 
+#include <algorithm>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -68,7 +68,7 @@ KernelMap::KernelMap(std::string name, Fd fd) : name_(std::move(name)), fd_(std:
   __u32 len = sizeof(raw);
   if (bpf_obj_get_info_by_fd(fd_.get(), &raw, &len) != 0)
     throw SystemError("read info of map " + name_, errno);
-  info_ = MapInfo{raw.name, raw.id,         raw.type,        raw.key_size,
+  info_ = MapInfo{raw.name,       raw.id,          raw.type,     raw.key_size,
                   raw.value_size, raw.max_entries, raw.map_flags};
 }
 
@@ -148,12 +148,12 @@ void KernelMap::erase(const Bytes& key) {
 }
 
 bool path_exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
 void ensure_bpffs(const std::string& dir) {
-  struct statfs fs{};
+  struct statfs fs {};
   if (::statfs(dir.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
     return;
   ::mkdir(dir.c_str(), 0700);

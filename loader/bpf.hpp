@@ -14,7 +14,7 @@ namespace weft {
 
 // An owned file descriptor.
 class Fd {
- public:
+public:
   Fd() = default;
   explicit Fd(int fd) : fd_(fd) {}
   Fd(const Fd&) = delete;
@@ -25,17 +25,17 @@ class Fd {
   int get() const { return fd_; }
   explicit operator bool() const { return fd_ >= 0; }
 
- private:
+private:
   int fd_ = -1;
 };
 
 // An error from the kernel, with what was being done: "open map /sys/…: No such file".
 class SystemError : public std::runtime_error {
- public:
+public:
   SystemError(const std::string& what, int err);
   int err() const { return err_; }
 
- private:
+private:
   int err_;
 };
 
@@ -55,7 +55,7 @@ std::string map_type_name(std::uint32_t type);
 
 // A map reached through its pin (or an fd), as a MapIo.
 class KernelMap : public MapIo {
- public:
+public:
   KernelMap(std::string name, Fd fd);
   static KernelMap open_pinned(const std::string& name, const std::string& path);
 
@@ -71,7 +71,7 @@ class KernelMap : public MapIo {
   const MapInfo& info() const { return info_; }
   int fd() const { return fd_.get(); }
 
- private:
+private:
   std::string name_;
   Fd fd_;
   MapInfo info_;

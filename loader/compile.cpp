@@ -1,16 +1,18 @@
 #include "loader/compile.hpp"
 
 #include <cstring>
+#include <netinet/in.h>
 #include <set>
 
+#include "loader/policy.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft {
 
 const std::vector<std::string>& reconciled_maps() {
   static const std::vector<std::string> names = {
-      WEFT_MAP_NETWORKS, WEFT_MAP_PORT_MACS, WEFT_MAP_SPOOF_V4, WEFT_MAP_ARP,
-      WEFT_MAP_PORTS,    WEFT_MAP_FDB,       WEFT_MAP_FLOOD,
+      WEFT_MAP_NETWORKS, WEFT_MAP_PORT_MACS, WEFT_MAP_SPOOF_V4, WEFT_MAP_SPOOF_V6, WEFT_MAP_ARP,
+      WEFT_MAP_SG_L4,    WEFT_MAP_SG_REMOTE, WEFT_MAP_PORTS,    WEFT_MAP_FDB,      WEFT_MAP_FLOOD,
   };
   return names;
 }
@@ -50,10 +52,12 @@ std::uint8_t net_type(NetworkType type) {
   return 0;
 }
 
-void copy_mac(std::uint8_t* out, const Mac& mac) { std::memcpy(out, mac.bytes.data(), 6); }
+void copy_mac(std::uint8_t* out, const Mac& mac) {
+  std::memcpy(out, mac.bytes.data(), 6);
+}
 
 class Builder {
- public:
+public:
   explicit Builder(Desired& desired) : desired_(desired) {
     for (const auto& name : reconciled_maps())
       desired_.maps[name];
@@ -62,17 +66,84 @@ class Builder {
     desired_.maps[map][to_bytes(key)] = to_bytes(value);
   }
 
- private:
+private:
   Desired& desired_;
 };
 
+// The EUI-64 link-local address of a MAC (RFC 4291 appendix A).
+IpPrefix link_local(const Mac& mac) {
+  IpPrefix p;
+  p.addr.family = AF_INET6;
+  p.addr.bytes = {0xfe,
+                  0x80,
+                  0,
+                  0,
+                  0,
+                  0,
+                  0,
+                  0,
+                  static_cast<std::uint8_t>(mac.bytes[0] ^ 2),
+                  mac.bytes[1],
+                  mac.bytes[2],
+                  0xff,
+                  0xfe,
+                  mac.bytes[3],
+                  mac.bytes[4],
+                  mac.bytes[5]};
+  p.len = 128;
+  return p;
+}
+
+// The (MAC, source prefix) pairs a port with port security may send from:
+// its fixed IPs with its MAC, its allowed pairs, and the EUI-64 link-local
+// address of each of those MACs (Neutron's IPv6 anti-spoofing).
+void write_anti_spoofing(Builder& out, const Port& port, std::uint32_t ifindex) {
+  const std::uint8_t yes = 1;
+  std::vector<std::pair<Mac, IpPrefix>> sources;
+  std::set<Mac> macs = {port.mac_address};
+  for (const auto& fixed : port.fixed_ips)
+    sources.emplace_back(port.mac_address,
+                         IpPrefix{fixed.ip_address, fixed.ip_address.is_v4() ? 32 : 128});
+  for (const auto& pair : port.allowed_address_pairs) {
+    sources.emplace_back(pair.mac_address, pair.ip_address);
+    macs.insert(pair.mac_address);
+  }
+  for (const auto& mac : macs) {
+    weft_port_mac_key key{};
+    key.ifindex = ifindex;
+    copy_mac(key.mac, mac);
+    out.put(WEFT_MAP_PORT_MACS, key, yes);
+    sources.emplace_back(mac, link_local(mac));
+  }
+  for (const auto& [mac, prefix] : sources) {
+    if (prefix.addr.is_v4()) {
+      weft_spoof_v4_key key{};
+      key.prefixlen = WEFT_SPOOF_V4_FIXED_BITS + prefix.len;
+      key.ifindex = ifindex;
+      copy_mac(key.mac, mac);
+      key.ip = prefix.addr.v4_be();
+      out.put(WEFT_MAP_SPOOF_V4, key, yes);
+    } else {
+      weft_spoof_v6_key key{};
+      key.prefixlen = WEFT_SPOOF_V6_FIXED_BITS + prefix.len;
+      key.ifindex = ifindex;
+      copy_mac(key.mac, mac);
+      std::memcpy(key.ip, prefix.addr.bytes.data(), 16);
+      out.put(WEFT_MAP_SPOOF_V6, key, yes);
+    }
+  }
+}
+
 } // namespace
 
-Desired compile(const State& state, const std::string& node, const NetIds& previous,
+Desired compile(const State& state, const std::string& node, const Assignments& previous,
                 const IfindexOf& ifindex_of) {
+  // Too many rules for a port is refused before anything else is computed.
+  Policies policies = assign_policies(state, node, previous.policy_ids);
   Desired desired;
   Builder out(desired);
-  desired.net_ids = assign_net_ids(state, previous);
+  desired.net_ids = assign_net_ids(state, previous.net_ids);
+  desired.policy_ids = policies.ids();
 
   for (const auto& net : state.networks) {
     weft_network value{};
@@ -114,8 +185,10 @@ Desired compile(const State& state, const std::string& node, const NetIds& previ
     weft_port value{};
     value.net_id = local.net_id;
     value.flags = (port.port_security_enabled ? WEFT_PORT_SECURITY : 0u) |
-                  (port.admin_state_up ? WEFT_PORT_UP : 0u);
+                  (port.admin_state_up ? WEFT_PORT_UP : 0u) |
+                  (policies.is_stateful(port.id) ? WEFT_PORT_STATEFUL : 0u);
     copy_mac(value.mac, port.mac_address);
+    value.policy = policies.policy_of(port.id);
     out.put(WEFT_MAP_PORTS, ifindex, value);
 
     weft_fdb_key fdb_key{};
@@ -130,31 +203,7 @@ Desired compile(const State& state, const std::string& node, const NetIds& previ
 
     if (!port.port_security_enabled)
       continue;
-    std::uint8_t yes = 1;
-    weft_port_mac_key mac_key{};
-    mac_key.ifindex = ifindex;
-    copy_mac(mac_key.mac, port.mac_address);
-    out.put(WEFT_MAP_PORT_MACS, mac_key, yes);
-    weft_spoof_v4_key spoof{};
-    spoof.ifindex = ifindex;
-    copy_mac(spoof.mac, port.mac_address);
-    for (const auto& fixed : port.fixed_ips) {
-      if (!fixed.ip_address.is_v4())
-        continue;
-      spoof.prefixlen = WEFT_SPOOF_V4_FULL_BITS;
-      spoof.ip = fixed.ip_address.v4_be();
-      out.put(WEFT_MAP_SPOOF_V4, spoof, yes);
-    }
-    for (const auto& pair : port.allowed_address_pairs) {
-      copy_mac(mac_key.mac, pair.mac_address);
-      out.put(WEFT_MAP_PORT_MACS, mac_key, yes);
-      if (!pair.ip_address.addr.is_v4())
-        continue;
-      copy_mac(spoof.mac, pair.mac_address);
-      spoof.prefixlen = WEFT_SPOOF_V4_FIXED_BITS + pair.ip_address.len;
-      spoof.ip = pair.ip_address.addr.v4_be();
-      out.put(WEFT_MAP_SPOOF_V4, spoof, yes);
-    }
+    write_anti_spoofing(out, port, ifindex);
   }
 
   for (const auto& [net_id, members] : flood_lists) {
@@ -171,16 +220,28 @@ Desired compile(const State& state, const std::string& node, const NetIds& previ
     out.put(WEFT_MAP_FLOOD, net_id, list);
   }
 
+  // Rules of the policies of every local port, also those still waiting for
+  // their device: a policy's entries exist before a port points at it.
+  SgMaps sg = compile_sg_maps(state, policies);
+  desired.maps[WEFT_MAP_SG_L4] = std::move(sg.l4);
+  desired.maps[WEFT_MAP_SG_REMOTE] = std::move(sg.remote);
+
   const std::pair<const char*, std::size_t> capacities[] = {
       {WEFT_MAP_PORTS, WEFT_MAX_PORTS},     {WEFT_MAP_NETWORKS, WEFT_MAX_NETWORKS},
       {WEFT_MAP_FDB, WEFT_MAX_FDB},         {WEFT_MAP_ARP, WEFT_MAX_ARP},
-      {WEFT_MAP_SPOOF_V4, WEFT_MAX_SPOOF},  {WEFT_MAP_PORT_MACS, WEFT_MAX_SPOOF},
+      {WEFT_MAP_SPOOF_V4, WEFT_MAX_SPOOF},  {WEFT_MAP_SPOOF_V6, WEFT_MAX_SPOOF},
+      {WEFT_MAP_PORT_MACS, WEFT_MAX_SPOOF},
+  };
+  auto check = [&](const char* name, std::size_t needed, std::size_t capacity) {
+    if (needed > capacity)
+      problems.push_back(std::string("map ") + name + ": the document needs " +
+                         std::to_string(needed) + " entries, more than its " +
+                         std::to_string(capacity));
   };
   for (const auto& [name, capacity] : capacities)
-    if (desired.maps[name].size() > capacity)
-      problems.push_back(std::string("map ") + name + ": the document needs " +
-                         std::to_string(desired.maps[name].size()) + " entries, more than its " +
-                         std::to_string(capacity));
+    check(name, desired.maps[name].size(), capacity);
+  check(WEFT_MAP_SG_L4, sg.l4_needed, WEFT_MAX_SG_L4);
+  check(WEFT_MAP_SG_REMOTE, sg.remote_needed, WEFT_MAX_SG_REMOTE);
   if (!problems.empty())
     throw StateError(problems);
   return desired;

@@ -10,13 +10,15 @@
 #include <vector>
 
 #include "loader/map_io.hpp"
+#include "loader/policy.hpp"
 #include "loader/state.hpp"
 
 namespace weft {
 
 // The maps `weft apply` owns, in the order their additions are written: a
-// port's addresses exist before its entry, and its entry before the FDB and
-// flood entries that send traffic to it. Removals go in the reverse order.
+// port's addresses and its policy's rules (sg_l4, sg_remote) exist before its
+// entry, and its entry before the FDB and flood entries that send traffic to
+// it. Removals go in the reverse order.
 const std::vector<std::string>& reconciled_maps();
 
 // Network id → node-local net_id.
@@ -29,9 +31,16 @@ struct LocalPort {
   std::uint32_t net_id = 0;
 };
 
+// Ids the loader hands out and keeps stable from one apply to the next.
+struct Assignments {
+  NetIds net_ids;
+  PolicyIds policy_ids;
+};
+
 struct Desired {
   std::map<std::string, std::map<Bytes, Bytes>> maps; // by map name
   NetIds net_ids;
+  PolicyIds policy_ids;
   std::vector<LocalPort> local_ports; // ports bound to this node
 };
 
@@ -40,7 +49,7 @@ using IfindexOf = std::function<std::optional<int>(const std::string& device)>;
 // `previous` keeps net_ids stable across applies; new networks take the
 // lowest free one. Throws StateError when the node's share of the document
 // exceeds a map's capacity.
-Desired compile(const State& state, const std::string& node, const NetIds& previous,
+Desired compile(const State& state, const std::string& node, const Assignments& previous,
                 const IfindexOf& ifindex_of);
 
 } // namespace weft

@@ -1,8 +1,12 @@
 #include "loader/decode.hpp"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <cstring>
 
+#include "loader/policy.hpp"
+#include "loader/state.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft {
@@ -28,7 +32,57 @@ const char* net_type_name(std::uint8_t type) {
 
 nlohmann::json port_flags(std::uint32_t flags) {
   return {{"port_security", (flags & WEFT_PORT_SECURITY) != 0},
-          {"admin_up", (flags & WEFT_PORT_UP) != 0}};
+          {"admin_up", (flags & WEFT_PORT_UP) != 0},
+          {"stateful", (flags & WEFT_PORT_STATEFUL) != 0}};
+}
+
+const char* direction_name(std::uint8_t direction) {
+  switch (direction) {
+  case WEFT_DIR_INGRESS:
+    return "ingress";
+  case WEFT_DIR_EGRESS:
+    return "egress";
+  }
+  return "unknown";
+}
+
+const char* family_name(std::uint8_t family) {
+  switch (family) {
+  case 4:
+    return "IPv4";
+  case 6:
+    return "IPv6";
+  }
+  return "unknown";
+}
+
+std::string value_range(std::uint32_t first, std::uint32_t last, std::uint32_t all) {
+  if (first == 0 && last == all)
+    return "any";
+  if (first == last)
+    return std::to_string(first);
+  return std::to_string(first) + "-" + std::to_string(last);
+}
+
+// The values of an sg_l4 block: a port range, or for ICMP "type/code" with
+// either side a range or "any".
+nlohmann::json l4_block(const weft_sg_l4_key& key) {
+  std::uint32_t prefix_len = key.prefixlen - WEFT_SG_L4_FIXED_BITS;
+  if (key.prefixlen < WEFT_SG_L4_FIXED_BITS || prefix_len > 16)
+    return {{"prefixlen", key.prefixlen}};
+  std::uint32_t first = ntohs(key.port) & (0xffff0000u >> prefix_len);
+  std::uint32_t last = first + (1u << (16 - prefix_len)) - 1;
+  if (key.proto != 1 && key.proto != 58)
+    return {{"ports", value_range(first, last, 0xffff)}};
+  if (prefix_len == 0)
+    return {{"icmp", "any"}};
+  std::string types = value_range(first >> 8, last >> 8, 0xff);
+  std::string codes = value_range(first & 0xff, last & 0xff, 0xff);
+  return {{"icmp", types + "/" + codes}};
+}
+
+nlohmann::json rule_list(const Bytes& value) {
+  return {{"rules", rule_indexes(from_bytes<weft_rule_set>(value))}};
 }
 
 } // namespace
@@ -46,12 +100,20 @@ std::optional<std::uint32_t> reason_from_name(const std::string& name) {
   return std::nullopt;
 }
 
-bool reason_is_drop(std::uint32_t reason) { return reason >= WEFT_REASON_FIRST_DROP; }
+bool reason_is_drop(std::uint32_t reason) {
+  return reason >= WEFT_REASON_FIRST_DROP;
+}
 
 std::string mac_str(const std::uint8_t* mac) {
   char buf[18];
   std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
                 mac[4], mac[5]);
+  return buf;
+}
+
+std::string ipv6_str(const std::uint8_t* bytes) {
+  char buf[INET6_ADDRSTRLEN];
+  ::inet_ntop(AF_INET6, bytes, buf, sizeof(buf));
   return buf;
 }
 
@@ -70,11 +132,16 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     v = {{"abi_version", c.abi_version},
          {"tunnel_ip", c.tunnel_ip ? json(ipv4_str(c.tunnel_ip)) : json(nullptr)},
          {"uplink_ifindex", c.uplink_ifindex},
-         {"attach_mode", (c.flags & WEFT_CONFIG_ATTACH_TC) ? "tc" : "tcx"}};
+         {"attach_mode", (c.flags & WEFT_CONFIG_ATTACH_TC) ? "tc" : "tcx"},
+         {"sg_generation", c.sg_generation},
+         {"ct_max", c.ct_max}};
   } else if (map == WEFT_MAP_PORTS) {
     auto p = from_bytes<weft_port>(value);
     k = {{"ifindex", from_bytes<std::uint32_t>(key)}};
-    v = {{"net_id", p.net_id}, {"mac", mac_str(p.mac)}, {"flags", port_flags(p.flags)}};
+    v = {{"net_id", p.net_id},
+         {"mac", mac_str(p.mac)},
+         {"flags", port_flags(p.flags)},
+         {"policy", p.policy}};
   } else if (map == WEFT_MAP_NETWORKS) {
     auto n = from_bytes<weft_network>(value);
     k = {{"net_id", from_bytes<std::uint32_t>(key)}};
@@ -89,12 +156,38 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     auto av = from_bytes<weft_arp_entry>(value);
     k = {{"net_id", ak.net_id}, {"ip", ipv4_str(ak.ip)}};
     v = {{"mac", mac_str(av.mac)}};
+  } else if (map == WEFT_MAP_SPOOF_V6) {
+    auto sk = from_bytes<weft_spoof_v6_key>(key);
+    k = {{"ifindex", sk.ifindex},
+         {"mac", mac_str(sk.mac)},
+         {"ip_prefix",
+          ipv6_str(sk.ip) + "/" + std::to_string(sk.prefixlen - WEFT_SPOOF_V6_FIXED_BITS)}};
+    v = "allowed";
+  } else if (map == WEFT_MAP_CT) {
+    auto ck = from_bytes<weft_ct_key>(key);
+    auto e = from_bytes<weft_ct_entry>(value);
+    auto addr = [&](const std::uint8_t* a) {
+      return ck.family == 4 ? ipv4_str(*reinterpret_cast<const std::uint32_t*>(a)) : ipv6_str(a);
+    };
+    k = {{"zone", ck.zone},
+         {"family", ck.family == 4 ? "IPv4" : "IPv6"},
+         {"protocol", ck.proto},
+         {"a", addr(ck.addr_a) + " port " + std::to_string(ntohs(ck.port_a))},
+         {"b", addr(ck.addr_b) + " port " + std::to_string(ntohs(ck.port_b))}};
+    static const char* states[] = {"?", "new", "established", "closing", "closed"};
+    v = {{"state", states[e.state < 5 ? e.state : 0]},
+         {"originator", e.orig_is_a ? "a" : "b"},
+         {"packets", {e.packets[WEFT_CT_ORIG], e.packets[WEFT_CT_REPLY]}},
+         {"bytes", {e.bytes[WEFT_CT_ORIG], e.bytes[WEFT_CT_REPLY]}},
+         {"orig_ifindex", e.orig_ifindex},
+         {"reply_ifindex", e.reply_ifindex},
+         {"generation", e.generation}};
   } else if (map == WEFT_MAP_SPOOF_V4) {
     auto sk = from_bytes<weft_spoof_v4_key>(key);
     k = {{"ifindex", sk.ifindex},
          {"mac", mac_str(sk.mac)},
-         {"ip_prefix", ipv4_str(sk.ip) + "/" +
-                           std::to_string(sk.prefixlen - WEFT_SPOOF_V4_FIXED_BITS)}};
+         {"ip_prefix",
+          ipv4_str(sk.ip) + "/" + std::to_string(sk.prefixlen - WEFT_SPOOF_V4_FIXED_BITS)}};
     v = "allowed";
   } else if (map == WEFT_MAP_PORT_MACS) {
     auto mk = from_bytes<weft_port_mac_key>(key);
@@ -112,6 +205,25 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     auto c = from_bytes<weft_counter>(value);
     k = {{"ifindex", sk.ifindex}, {"reason", reason_name(sk.reason)}};
     v = {{"packets", c.packets}, {"bytes", c.bytes}};
+  } else if (map == WEFT_MAP_SG_L4) {
+    auto lk = from_bytes<weft_sg_l4_key>(key);
+    k = {{"policy", lk.policy},
+         {"direction", direction_name(lk.direction)},
+         {"family", family_name(lk.family)},
+         {"protocol", lk.proto == WEFT_PROTO_ANY ? json("any") : json(lk.proto)}};
+    k.update(l4_block(lk));
+    v = rule_list(value);
+  } else if (map == WEFT_MAP_SG_REMOTE) {
+    auto rk = from_bytes<weft_sg_remote_key>(key);
+    IpPrefix remote;
+    remote.addr.family = rk.family == 4 ? AF_INET : AF_INET6;
+    std::memcpy(remote.addr.bytes.data(), rk.ip, sizeof(rk.ip));
+    remote.len = static_cast<int>(rk.prefixlen) - WEFT_SG_REMOTE_FIXED_BITS;
+    k = {{"policy", rk.policy},
+         {"direction", direction_name(rk.direction)},
+         {"family", family_name(rk.family)},
+         {"remote", remote.str()}};
+    v = rule_list(value);
   } else {
     k = key;
     v = value;

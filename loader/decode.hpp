@@ -17,6 +17,7 @@ bool reason_is_drop(std::uint32_t reason);
 
 std::string mac_str(const std::uint8_t* mac);
 std::string ipv4_str(std::uint32_t be);
+std::string ipv6_str(const std::uint8_t* bytes);
 
 // {"key": {...}, "value": {...}} with every field decoded. Per-CPU values
 // arrive summed by the caller. Unknown maps decode as byte lists.

@@ -16,7 +16,9 @@ NetlinkDevices::NetlinkDevices() : sock_(nl_socket_alloc()) {
   }
 }
 
-NetlinkDevices::~NetlinkDevices() { nl_socket_free(sock_); }
+NetlinkDevices::~NetlinkDevices() {
+  nl_socket_free(sock_);
+}
 
 static std::optional<Device> get(nl_sock* sock, int ifindex, const char* name) {
   rtnl_link* link = nullptr;

@@ -17,14 +17,14 @@ struct Device {
 };
 
 class Devices {
- public:
+public:
   virtual ~Devices() = default;
   virtual std::optional<Device> find(const std::string& name) const = 0;
   virtual std::optional<Device> find(int ifindex) const = 0;
 };
 
 class NetlinkDevices : public Devices {
- public:
+public:
   NetlinkDevices();
   ~NetlinkDevices() override;
   NetlinkDevices(const NetlinkDevices&) = delete;
@@ -33,7 +33,7 @@ class NetlinkDevices : public Devices {
   std::optional<Device> find(const std::string& name) const override;
   std::optional<Device> find(int ifindex) const override;
 
- private:
+private:
   ::nl_sock* sock_ = nullptr;
 };
 

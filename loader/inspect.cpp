@@ -1,5 +1,8 @@
 #include "loader/inspect.hpp"
 
+#include <arpa/inet.h>
+#include <cstring>
+#include <ctime>
 #include <map>
 
 #include "loader/decode.hpp"
@@ -53,7 +56,8 @@ json port_row(Session& session, const Port& port,
     ips.push_back(fixed.ip_address.str());
   json pairs = json::array();
   for (const auto& pair : port.allowed_address_pairs)
-    pairs.push_back({{"ip_address", pair.ip_address.str()}, {"mac_address", pair.mac_address.str()}});
+    pairs.push_back(
+        {{"ip_address", pair.ip_address.str()}, {"mac_address", pair.mac_address.str()}});
 
   json row = {{"id", port.id},
               {"network_id", port.network_id},
@@ -66,9 +70,10 @@ json port_row(Session& session, const Port& port,
               {"port_security_enabled", port.port_security_enabled},
               {"admin_state_up", port.admin_state_up},
               {"security_groups", port.security_groups},
-              {"security_groups_enforced", false}};
+              {"security_groups_enforced", port.port_security_enabled}};
 
-  const LocalPort* lp = port.host_id == session.layout().node ? local_port(session, port.id) : nullptr;
+  const LocalPort* lp =
+      port.host_id == session.layout().node ? local_port(session, port.id) : nullptr;
   if (!lp) {
     row["state"] = port.host_id == session.layout().node ? "pending-apply" : "remote";
     row["ifindex"] = nullptr;
@@ -124,6 +129,8 @@ json inspect_node(Session& session) {
   out["uplink"] = s.uplink.empty() ? json(nullptr) : json(s.uplink);
   out["program"] = {{"name", kPortProgram}, {"id", s.prog_id}, {"tag", s.prog_tag}};
   out["maps"] = s.maps;
+  out["ct_max"] = s.ct_max;
+  out["sg_generation"] = s.sg_generation;
   json att = json::array();
   for (const auto& a : s.attachments)
     att.push_back({{"device", a.device},
@@ -146,16 +153,18 @@ json inspect_networks(Session& session) {
         local += port.host_id == session.layout().node;
       }
     auto net_id = session.record().net_ids.find(net.id);
-    rows.push_back({{"id", net.id},
-                    {"name", net.name},
-                    {"project_id", net.project_id},
-                    {"type", to_string(net.type)},
-                    {"segmentation_id", net.segmentation_id},
-                    {"physical_network", net.physical_network ? json(*net.physical_network) : json(nullptr)},
-                    {"mtu", net.mtu},
-                    {"net_id", net_id != session.record().net_ids.end() ? json(net_id->second) : json(nullptr)},
-                    {"local_ports", local},
-                    {"ports", total}});
+    rows.push_back(
+        {{"id", net.id},
+         {"name", net.name},
+         {"project_id", net.project_id},
+         {"type", to_string(net.type)},
+         {"segmentation_id", net.segmentation_id},
+         {"physical_network", net.physical_network ? json(*net.physical_network) : json(nullptr)},
+         {"mtu", net.mtu},
+         {"net_id",
+          net_id != session.record().net_ids.end() ? json(net_id->second) : json(nullptr)},
+         {"local_ports", local},
+         {"ports", total}});
   }
   return rows;
 }
@@ -198,17 +207,20 @@ json inspect_fdb(Session& session) {
       port_of_ifindex[static_cast<std::uint32_t>(*lp.ifindex)] = lp.id;
 
   json rows = json::array();
-  for (const auto& [key, value] : Map<weft_fdb_key, weft_fdb_entry>(session.map(WEFT_MAP_FDB)).entries()) {
+  for (const auto& [key, value] :
+       Map<weft_fdb_key, weft_fdb_entry>(session.map(WEFT_MAP_FDB)).entries()) {
     const Network* net = nets.count(key.net_id) ? nets[key.net_id] : nullptr;
-    auto dev = value.ifindex ? session.devices().find(static_cast<int>(value.ifindex)) : std::nullopt;
-    rows.push_back({{"net_id", key.net_id},
-                    {"network", net ? net->name : ""},
-                    {"network_id", net ? net->id : ""},
-                    {"mac", mac_str(key.mac)},
-                    {"port_id", port_of_ifindex.count(value.ifindex) ? port_of_ifindex[value.ifindex] : ""},
-                    {"device", dev ? dev->name : ""},
-                    {"ifindex", value.ifindex},
-                    {"vtep", value.vtep ? json(ipv4_str(value.vtep)) : json(nullptr)}});
+    auto dev =
+        value.ifindex ? session.devices().find(static_cast<int>(value.ifindex)) : std::nullopt;
+    rows.push_back(
+        {{"net_id", key.net_id},
+         {"network", net ? net->name : ""},
+         {"network_id", net ? net->id : ""},
+         {"mac", mac_str(key.mac)},
+         {"port_id", port_of_ifindex.count(value.ifindex) ? port_of_ifindex[value.ifindex] : ""},
+         {"device", dev ? dev->name : ""},
+         {"ifindex", value.ifindex},
+         {"vtep", value.vtep ? json(ipv4_str(value.vtep)) : json(nullptr)}});
   }
   return rows;
 }
@@ -274,15 +286,228 @@ json inspect_stats(Session& session, const std::string& port_id) {
     if (!port_id.empty() && id.rfind(port_id, 0) != 0)
       continue;
     for (const auto& [reason, c] : reasons)
-      rows.push_back({{"port_id", id},
-                      {"device", device_of_ifindex.count(ifindex) ? device_of_ifindex[ifindex] : ""},
-                      {"ifindex", ifindex},
-                      {"reason", reason_name(reason)},
-                      {"drop", reason_is_drop(reason)},
-                      {"packets", c.packets},
-                      {"bytes", c.bytes}});
+      rows.push_back(
+          {{"port_id", id},
+           {"device", device_of_ifindex.count(ifindex) ? device_of_ifindex[ifindex] : ""},
+           {"ifindex", ifindex},
+           {"reason", reason_name(reason)},
+           {"drop", reason_is_drop(reason)},
+           {"packets", c.packets},
+           {"bytes", c.bytes}});
   }
   return rows;
+}
+
+namespace {
+
+std::string protocol_text(const std::optional<std::uint8_t>& protocol) {
+  if (!protocol)
+    return "any";
+  switch (*protocol) {
+  case 1:
+    return "icmp";
+  case 6:
+    return "tcp";
+  case 17:
+    return "udp";
+  case 58:
+    return "ipv6-icmp";
+  case 132:
+    return "sctp";
+  default:
+    return std::to_string(*protocol);
+  }
+}
+
+json rule_row(const SecurityGroupRule& rule) {
+  json row = {
+      {"id", rule.id},
+      {"direction", rule.direction == Direction::Ingress ? "ingress" : "egress"},
+      {"ethertype", rule.ethertype == Ethertype::IPv4 ? "IPv4" : "IPv6"},
+      {"protocol", protocol_text(rule.protocol)},
+      {"port_range_min", rule.port_range_min ? json(*rule.port_range_min) : json(nullptr)},
+      {"port_range_max", rule.port_range_max ? json(*rule.port_range_max) : json(nullptr)},
+      {"remote_ip_prefix",
+       rule.remote_ip_prefix ? json(rule.remote_ip_prefix->str()) : json(nullptr)},
+      {"remote_group_id", rule.remote_group_id ? json(*rule.remote_group_id) : json(nullptr)}};
+  std::string ports = "any";
+  bool icmp = rule.protocol && (*rule.protocol == 1 || *rule.protocol == 58);
+  if (rule.port_range_min) {
+    if (icmp)
+      ports = "type " + std::to_string(*rule.port_range_min) +
+              (rule.port_range_max ? " code " + std::to_string(*rule.port_range_max) : "");
+    else
+      ports = std::to_string(*rule.port_range_min) + "-" +
+              std::to_string(rule.port_range_max.value_or(*rule.port_range_min));
+  }
+  row["ports"] = ports;
+  row["remote"] = rule.remote_group_id    ? "group " + *rule.remote_group_id
+                  : rule.remote_ip_prefix ? rule.remote_ip_prefix->str()
+                                          : std::string("any");
+  return row;
+}
+
+json group_row(Session& session, const SecurityGroup& group) {
+  json users = json::array();
+  for (const auto& port : session.applied().ports)
+    for (const auto& id : port.security_groups)
+      if (id == group.id)
+        users.push_back(port.id);
+  json rules = json::array();
+  for (const auto& rule : group.rules)
+    rules.push_back(rule_row(rule));
+  return {{"id", group.id},
+          {"name", group.name},
+          {"stateful", group.stateful},
+          {"rules", rules},
+          {"rule_count", group.rules.size()},
+          {"ports", users},
+          {"port_count", users.size()}};
+}
+
+std::string addr_text(std::uint8_t family, const std::uint8_t* bytes) {
+  IpAddr ip;
+  ip.family = family == 4 ? AF_INET : AF_INET6;
+  std::memcpy(ip.bytes.data(), bytes, family == 4 ? 4 : 16);
+  return ip.str();
+}
+
+const char* ct_state_name(std::uint8_t state) {
+  switch (state) {
+  case WEFT_CT_NEW:
+    return "new";
+  case WEFT_CT_ESTABLISHED:
+    return "established";
+  case WEFT_CT_CLOSING:
+    return "closing";
+  case WEFT_CT_CLOSED:
+    return "closed";
+  }
+  return "unknown";
+}
+
+// The datapath's idle timeout of an entry (bpf/lib/ct.h ct_timeout), seconds.
+std::uint64_t ct_timeout_s(const weft_ct_entry& e, std::uint8_t proto) {
+  if (proto == IPPROTO_TCP) {
+    switch (e.state) {
+    case WEFT_CT_NEW:
+      return WEFT_CT_TCP_SYN_TIMEOUT;
+    case WEFT_CT_ESTABLISHED:
+      return WEFT_CT_TCP_ESTABLISHED_TIMEOUT;
+    case WEFT_CT_CLOSING:
+      return WEFT_CT_TCP_CLOSING_TIMEOUT;
+    default:
+      return WEFT_CT_TCP_CLOSED_TIMEOUT;
+    }
+  }
+  if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)
+    return e.state == WEFT_CT_ESTABLISHED ? WEFT_CT_UDP_STREAM_TIMEOUT : WEFT_CT_UDP_TIMEOUT;
+  return WEFT_CT_OTHER_TIMEOUT;
+}
+
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+// The ifindex of a port of the applied document on this node (0 if none).
+std::uint32_t ifindex_of_port(Session& session, const std::string& id) {
+  for (const auto& lp : session.record().local_ports)
+    if (lp.ifindex && (lp.id == id || lp.id.rfind(id, 0) == 0))
+      return static_cast<std::uint32_t>(*lp.ifindex);
+  return 0;
+}
+
+} // namespace
+
+json inspect_groups(Session& session) {
+  json rows = json::array();
+  for (const auto& group : session.applied().security_groups)
+    rows.push_back(group_row(session, group));
+  return rows;
+}
+
+json inspect_group(Session& session, const std::string& id) {
+  for (const auto& group : session.applied().security_groups)
+    if (group.id == id || group.id.rfind(id, 0) == 0 || group.name == id)
+      return group_row(session, group);
+  throw std::runtime_error("security group " + id +
+                           ": no such group in the applied state of node " + session.layout().node);
+}
+
+json inspect_ct(Session& session, const std::string& port_id, const std::string& network_id) {
+  std::map<std::uint32_t, std::string> port_of_ifindex;
+  for (const auto& lp : session.record().local_ports)
+    if (lp.ifindex)
+      port_of_ifindex[static_cast<std::uint32_t>(*lp.ifindex)] = lp.id;
+  std::map<std::uint32_t, std::string> network_of_zone;
+  for (const auto& [id, net_id] : session.record().net_ids)
+    network_of_zone[net_id] = id;
+  std::uint32_t port_ifindex = port_id.empty() ? 0 : ifindex_of_port(session, port_id);
+  if (!port_id.empty() && !port_ifindex)
+    throw std::runtime_error("port " + port_id + ": no attached port of node " +
+                             session.layout().node + " has this id");
+
+  std::uint64_t now = monotonic_ns();
+  json rows = json::array();
+  for (const auto& [kb, vb] : session.map(WEFT_MAP_CT).dump()) {
+    auto key = from_bytes<weft_ct_key>(kb);
+    auto e = from_bytes<weft_ct_entry>(vb);
+    std::string network = network_of_zone.count(key.zone) ? network_of_zone[key.zone] : "";
+    if (!network_id.empty() && network.rfind(network_id, 0) != 0)
+      continue;
+    if (port_ifindex && e.orig_ifindex != port_ifindex && e.reply_ifindex != port_ifindex)
+      continue;
+    const std::uint8_t* src = e.orig_is_a ? key.addr_a : key.addr_b;
+    const std::uint8_t* dst = e.orig_is_a ? key.addr_b : key.addr_a;
+    std::uint16_t sport = ntohs(e.orig_is_a ? key.port_a : key.port_b);
+    std::uint16_t dport = ntohs(e.orig_is_a ? key.port_b : key.port_a);
+    double idle = now > e.last_seen_ns ? (now - e.last_seen_ns) / 1e9 : 0;
+    std::uint64_t timeout = ct_timeout_s(e, key.proto);
+    std::uint64_t idle_s = static_cast<std::uint64_t>(idle);
+    if (idle_s > timeout)
+      continue; // expired: the datapath no longer uses it, the LRU reclaims it
+    rows.push_back(
+        {{"network_id", network},
+         {"net_id", key.zone},
+         {"family", key.family == 4 ? "IPv4" : "IPv6"},
+         {"protocol", protocol_text(key.proto)},
+         {"src", addr_text(key.family, src)},
+         {"dst", addr_text(key.family, dst)},
+         {"sport", sport},
+         {"dport", dport},
+         {"state", ct_state_name(e.state)},
+         {"idle_seconds", idle_s},
+         {"expires_in_seconds", timeout - idle_s},
+         {"packets_orig", e.packets[WEFT_CT_ORIG]},
+         {"packets_reply", e.packets[WEFT_CT_REPLY]},
+         {"bytes_orig", e.bytes[WEFT_CT_ORIG]},
+         {"bytes_reply", e.bytes[WEFT_CT_REPLY]},
+         {"orig_port",
+          port_of_ifindex.count(e.orig_ifindex) ? port_of_ifindex[e.orig_ifindex] : ""},
+         {"reply_port",
+          port_of_ifindex.count(e.reply_ifindex) ? port_of_ifindex[e.reply_ifindex] : ""},
+         {"generation", e.generation}});
+  }
+  return rows;
+}
+
+std::size_t flush_ct(Session& session, const std::string& port_id) {
+  std::uint32_t port_ifindex = port_id.empty() ? 0 : ifindex_of_port(session, port_id);
+  if (!port_id.empty() && !port_ifindex)
+    throw std::runtime_error("port " + port_id + ": no attached port of node " +
+                             session.layout().node + " has this id");
+  auto& ct = session.map(WEFT_MAP_CT);
+  std::size_t removed = 0;
+  for (const auto& [kb, vb] : ct.dump()) {
+    auto e = from_bytes<weft_ct_entry>(vb);
+    if (port_ifindex && e.orig_ifindex != port_ifindex && e.reply_ifindex != port_ifindex)
+      continue;
+    ct.erase(kb);
+    ++removed;
+  }
+  return removed;
 }
 
 json describe_plan(const Plan& plan) {
@@ -306,14 +531,10 @@ json describe_plan(const Plan& plan) {
   json waiting = json::array();
   for (const auto& w : plan.waiting)
     waiting.push_back({{"port_id", w.id}, {"device", w.device}});
-  return {{"entries_added", added},
-          {"entries_changed", changed},
-          {"entries_removed", removed},
-          {"changes", changes},
-          {"attach", ports(plan.attach)},
-          {"detach", ports(plan.detach)},
-          {"waiting", waiting},
-          {"stale_counters_removed", plan.stale_stats}};
+  return {{"entries_added", added},       {"entries_changed", changed},
+          {"entries_removed", removed},   {"changes", changes},
+          {"attach", ports(plan.attach)}, {"detach", ports(plan.detach)},
+          {"waiting", waiting},           {"stale_counters_removed", plan.stale_stats}};
 }
 
 } // namespace weft

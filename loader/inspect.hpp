@@ -21,6 +21,15 @@ nlohmann::json dump_map(Session& session, const std::string& name);
 nlohmann::json inspect_progs(Session& session);
 // Rows of (port, device, reason, packets, bytes); port_id filters when set.
 nlohmann::json inspect_stats(Session& session, const std::string& port_id = "");
+// Security groups of the applied document: rules decoded, ports using them.
+nlohmann::json inspect_groups(Session& session);
+nlohmann::json inspect_group(Session& session, const std::string& id);
+// Conntrack entries, decoded; filters (port id or network id, or a prefix)
+// apply when set.
+nlohmann::json inspect_ct(Session& session, const std::string& port_id = "",
+                          const std::string& network_id = "");
+// Deletes conntrack entries (those of one port when port_id is set); returns how many.
+std::size_t flush_ct(Session& session, const std::string& port_id = "");
 // A plan in words (for --dry-run and the summary of an apply).
 nlohmann::json describe_plan(const Plan& plan);
 

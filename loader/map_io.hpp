@@ -34,7 +34,7 @@ template <class T> T from_bytes(const Bytes& bytes) {
 }
 
 class MapIo {
- public:
+public:
   virtual ~MapIo() = default;
   virtual const std::string& name() const = 0;
   virtual std::optional<Bytes> lookup(const Bytes& key) const = 0;
@@ -48,7 +48,7 @@ class MapIo {
 template <class Key, class Value> class Map {
   static_assert(std::is_trivially_copyable_v<Key> && std::is_trivially_copyable_v<Value>);
 
- public:
+public:
   explicit Map(MapIo& io) : io_(io) {}
 
   std::optional<Value> get(const Key& key) const {
@@ -66,13 +66,13 @@ template <class Key, class Value> class Map {
     return out;
   }
 
- private:
+private:
   MapIo& io_;
 };
 
 // An in-memory map: the fake for domain tests, and the "desired" side of a diff.
 class MemoryMap : public MapIo {
- public:
+public:
   explicit MemoryMap(std::string name) : name_(std::move(name)) {}
   const std::string& name() const override { return name_; }
   std::optional<Bytes> lookup(const Bytes& key) const override {
@@ -99,7 +99,7 @@ class MemoryMap : public MapIo {
   // Writes since construction: tests check that reconcile writes only changes.
   int writes() const { return writes_; }
 
- private:
+private:
   std::string name_;
   std::map<Bytes, Bytes> entries_;
   int writes_ = 0;

@@ -50,7 +50,9 @@ std::string tag_of(int prog_fd) {
 
 } // namespace
 
-bool Installation::installed() const { return path_exists(layout_.prog(kPortProgram)); }
+bool Installation::installed() const {
+  return path_exists(layout_.prog(kPortProgram));
+}
 
 void Installation::require_installed() const {
   auto config = read_config(layout_);
@@ -99,7 +101,8 @@ InstallResult Installation::install(const InstallOptions& options) {
   }
   if (options.tunnel_ip) {
     if (!options.tunnel_ip->is_v4())
-      throw std::runtime_error("--tunnel-ip " + options.tunnel_ip->str() + " is not an IPv4 address");
+      throw std::runtime_error("--tunnel-ip " + options.tunnel_ip->str() +
+                               " is not an IPv4 address");
     config.tunnel_ip = options.tunnel_ip->v4_be();
   }
   if (options.uplink) {
@@ -119,6 +122,14 @@ InstallResult Installation::install(const InstallOptions& options) {
   Skeleton skel(port_bpf__open_opts(&open_opts));
   if (!skel)
     throw SystemError("open the port program", errno);
+  if (options.ct_max && previous && previous->ct_max && *options.ct_max != previous->ct_max)
+    throw std::runtime_error("node " + layout_.node + " has a conntrack table of " +
+                             std::to_string(previous->ct_max) +
+                             " entries; uninstall it to change --ct-max");
+  config.ct_max = options.ct_max.value_or(config.ct_max ? config.ct_max : kDefaultCtMax);
+  if (config.ct_max < 1024)
+    throw std::runtime_error("--ct-max " + std::to_string(config.ct_max) + " is below 1024");
+  bpf_map__set_max_entries(skel->maps.ct, config.ct_max);
   if (int err = port_bpf__load(skel.get()); err != 0)
     throw SystemError("load the port program (see the verifier log above)", -err);
 
@@ -217,6 +228,8 @@ NodeStatus Installation::status() const {
     s.prog_tag = tag_of(prog.get());
   }
   s.maps = list_dir(layout_.maps_dir());
+  s.ct_max = config->ct_max;
+  s.sg_generation = config->sg_generation;
   auto attach = attacher();
   auto ports = KernelMap::open_pinned(WEFT_MAP_PORTS, layout_.map(WEFT_MAP_PORTS));
   for (const auto& [ifindex, port] : Map<std::uint32_t, weft_port>(ports).entries()) {

@@ -14,14 +14,17 @@
 namespace weft {
 
 struct InstallOptions {
-  std::optional<std::string> uplink;      // device name in the node's namespace
-  std::optional<IpAddr> tunnel_ip;        // IPv4
-  std::optional<AttachMode> attach_mode;  // default: tcx where the kernel has it
+  std::optional<std::string> uplink;     // device name in the node's namespace
+  std::optional<IpAddr> tunnel_ip;       // IPv4
+  std::optional<AttachMode> attach_mode; // default: tcx where the kernel has it
+  std::optional<std::uint32_t> ct_max;   // conntrack entries; fixed once installed
 };
 
+inline constexpr std::uint32_t kDefaultCtMax = 65536;
+
 struct InstallResult {
-  bool fresh = false;             // nothing was installed before
-  bool program_replaced = false;  // an older port program was swapped out
+  bool fresh = false;            // nothing was installed before
+  bool program_replaced = false; // an older port program was swapped out
   int links_updated = 0;
 };
 
@@ -34,12 +37,14 @@ struct NodeStatus {
   int uplink_ifindex = 0;
   std::uint32_t prog_id = 0;
   std::string prog_tag;
+  std::uint32_t ct_max = 0;
+  std::uint32_t sg_generation = 0;
   std::vector<std::string> maps;
   std::vector<Attachment> attachments;
 };
 
 class Installation {
- public:
+public:
   explicit Installation(Layout layout) : layout_(std::move(layout)) {}
 
   // Loads and pins everything; idempotent, keeps every map's contents. A
@@ -58,7 +63,7 @@ class Installation {
   KernelAttacher attacher() const;
   const Layout& layout() const { return layout_; }
 
- private:
+private:
   Layout layout_;
 };
 

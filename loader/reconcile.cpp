@@ -44,7 +44,9 @@ MapIo& Fabric::map(const std::string& name) const {
 Plan Fabric::plan(const State& state) const {
   Plan plan;
   auto record = records_.load();
-  NetIds previous = record ? record->net_ids : NetIds{};
+  Assignments previous;
+  if (record)
+    previous = {record->net_ids, record->policy_ids};
   plan.desired = compile(state, node_, previous, [this](const std::string& device) {
     auto dev = devices_.find(device);
     return dev ? std::optional<int>(dev->ifindex) : std::nullopt;
@@ -96,6 +98,22 @@ Plan Fabric::plan(const State& state) const {
   return plan;
 }
 
+// Conntrack entries admitted under older rules are checked again once the
+// rules that a port uses, or which policy it uses, have changed.
+void Fabric::bump_sg_generation_if_needed(const Plan& plan) {
+  bool rules_changed = false;
+  for (const auto& change : plan.changes)
+    rules_changed |= change.map == WEFT_MAP_SG_L4 || change.map == WEFT_MAP_SG_REMOTE ||
+                     change.map == WEFT_MAP_PORTS;
+  auto it = maps_.find(WEFT_MAP_CONFIG);
+  if (!rules_changed || it == maps_.end() || !it->second)
+    return;
+  Map<std::uint32_t, weft_node_config> config(*it->second);
+  auto node = config.get(0).value_or(weft_node_config{});
+  ++node.sg_generation;
+  config.put(0, node);
+}
+
 void Fabric::execute(const Plan& plan, const std::string& document) {
   // Additions and changes in map order (addresses before ports, ports before
   // the FDB and flood lists that lead to them), then attachments, then
@@ -114,6 +132,8 @@ void Fabric::execute(const Plan& plan, const std::string& document) {
       if (change.map == *name && change.kind == MapChange::Kind::Remove)
         map(*name).erase(change.key);
 
+  bump_sg_generation_if_needed(plan);
+
   if (plan.stale_stats) {
     std::set<std::uint32_t> ports;
     for (const auto& [key, value] : plan.desired.maps.at(WEFT_MAP_PORTS))
@@ -123,7 +143,8 @@ void Fabric::execute(const Plan& plan, const std::string& document) {
         map(WEFT_MAP_STATS).erase(key);
   }
 
-  records_.save(Record{document, plan.desired.net_ids, plan.desired.local_ports});
+  records_.save(
+      Record{document, plan.desired.net_ids, plan.desired.policy_ids, plan.desired.local_ports});
 }
 
 } // namespace weft

@@ -39,19 +39,19 @@ struct Plan {
   std::vector<MapChange> changes;
   std::vector<PortAttachment> attach; // not attached yet (or to an older device)
   std::vector<PortAttachment> detach;
-  std::vector<LocalPort> waiting;     // bound here, but no device yet
-  std::size_t stale_stats = 0;        // counters of ports that are gone
+  std::vector<LocalPort> waiting; // bound here, but no device yet
+  std::size_t stale_stats = 0;    // counters of ports that are gone
   bool empty() const {
     return changes.empty() && attach.empty() && detach.empty() && stale_stats == 0;
   }
 };
 
-// The maps a Fabric works on, by name (every name of reconciled_maps() and
-// WEFT_MAP_STATS).
+// The maps a Fabric works on, by name: every name of reconciled_maps(),
+// WEFT_MAP_STATS and WEFT_MAP_CONFIG.
 using MapSet = std::map<std::string, MapIo*>;
 
 class Fabric {
- public:
+public:
   Fabric(MapSet maps, Attacher& attacher, const Devices& devices, RecordStore& records,
          std::string node)
       : maps_(std::move(maps)), attacher_(attacher), devices_(devices), records_(records),
@@ -62,8 +62,9 @@ class Fabric {
   // Carries out a plan made by plan(), then records `document`.
   void execute(const Plan& plan, const std::string& document);
 
- private:
+private:
   MapIo& map(const std::string& name) const;
+  void bump_sg_generation_if_needed(const Plan& plan);
 
   MapSet maps_;
   Attacher& attacher_;

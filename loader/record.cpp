@@ -25,6 +25,9 @@ std::optional<Record> FileRecordStore::load() const {
   const auto net_ids = j.value("net_ids", nlohmann::json::object());
   for (const auto& [id, net_id] : net_ids.items())
     r.net_ids[id] = net_id.get<std::uint32_t>();
+  const auto policy_ids = j.value("policy_ids", nlohmann::json::object());
+  for (const auto& [groups, id] : policy_ids.items())
+    r.policy_ids[groups] = id.get<std::uint32_t>();
   const auto local_ports = j.value("local_ports", nlohmann::json::array());
   for (const auto& p : local_ports) {
     LocalPort lp;
@@ -50,6 +53,7 @@ void FileRecordStore::save(const Record& record) {
   nlohmann::json j;
   j["document"] = record.document;
   j["net_ids"] = record.net_ids;
+  j["policy_ids"] = record.policy_ids;
   j["local_ports"] = nlohmann::json::array();
   for (const auto& lp : record.local_ports)
     j["local_ports"].push_back({{"id", lp.id},

@@ -15,32 +15,33 @@ namespace weft {
 struct Record {
   std::string document = "{}"; // the applied JSON text
   NetIds net_ids;
+  PolicyIds policy_ids;
   std::vector<LocalPort> local_ports;
 };
 
 class RecordStore {
- public:
+public:
   virtual ~RecordStore() = default;
   virtual std::optional<Record> load() const = 0;
   virtual void save(const Record& record) = 0;
 };
 
 class FileRecordStore : public RecordStore {
- public:
+public:
   explicit FileRecordStore(std::string path) : path_(std::move(path)) {}
   std::optional<Record> load() const override;
   void save(const Record& record) override; // atomic: write, then rename
 
- private:
+private:
   std::string path_;
 };
 
 class MemoryRecordStore : public RecordStore {
- public:
+public:
   std::optional<Record> load() const override { return record_; }
   void save(const Record& record) override { record_ = record; }
 
- private:
+private:
   std::optional<Record> record_;
 };
 

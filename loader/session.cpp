@@ -20,6 +20,7 @@ MapSet Session::fabric_maps() {
   for (const auto& name : reconciled_maps())
     set[name] = &map(name);
   set[WEFT_MAP_STATS] = &map(WEFT_MAP_STATS);
+  set[WEFT_MAP_CONFIG] = &map(WEFT_MAP_CONFIG);
   return set;
 }
 

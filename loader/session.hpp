@@ -18,7 +18,7 @@
 namespace weft {
 
 class Session {
- public:
+public:
   explicit Session(Layout layout)
       : layout_(std::move(layout)), installation_(layout_), records_(layout_.record()) {}
 
@@ -38,7 +38,7 @@ class Session {
   // touched), then plans and, unless dry_run, carries the plan out.
   Plan apply(const std::string& document, bool dry_run);
 
- private:
+private:
   Layout layout_;
   Installation installation_;
   FileRecordStore records_;

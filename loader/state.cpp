@@ -653,7 +653,7 @@ private:
   void parse_group(const json& entry, std::size_t index);
   void parse_rule(const json& entry, std::size_t index, const std::string& group_label,
                   const std::optional<std::string>& group_id, SecurityGroup& group,
-                  std::vector<std::pair<RuleKey, std::string>>& keys);
+                  std::map<RuleKey, std::string>& keys);
   void parse_remotes(Fields& fields, SecurityGroupRule& rule);
   void parse_port(const json& entry, std::size_t index);
   void parse_fixed_ip(const json& entry, std::size_t index, Fields& port_fields, Port& port,
@@ -1065,7 +1065,7 @@ void Parser::parse_group(const json& entry, std::size_t index) {
   std::string group_label = id ? printable(*id) : position;
   // A rule's key for Neutron's duplicate check (_rule_to_key), with the label
   // of the rule that first had it.
-  std::vector<std::pair<RuleKey, std::string>> keys;
+  std::map<RuleKey, std::string> keys;
   if (const json* rules = fields.list("security_group_rules"))
     for (std::size_t i = 0; i < rules->size(); ++i)
       parse_rule((*rules)[i], i, group_label, id, group, keys);
@@ -1077,7 +1077,7 @@ void Parser::parse_group(const json& entry, std::size_t index) {
 
 void Parser::parse_rule(const json& entry, std::size_t index, const std::string& group_label,
                         const std::optional<std::string>& group_id, SecurityGroup& group,
-                        std::vector<std::pair<RuleKey, std::string>>& keys) {
+                        std::map<RuleKey, std::string>& keys) {
   std::string position = group_label + "/rules[" + std::to_string(index) + "]";
   std::string where = "security_group_rule " + position;
   if (!entry.is_object()) {
@@ -1123,12 +1123,11 @@ void Parser::parse_rule(const json& entry, std::size_t index, const std::string&
 
   if (problems_.count() == problems_before) {
     RuleKey key = rule_key(rule);
-    auto duplicate =
-        std::find_if(keys.begin(), keys.end(), [&](const auto& seen) { return seen.first == key; });
+    auto duplicate = keys.find(key);
     if (duplicate != keys.end())
       problems_.add(fields.where(), "duplicates rule " + duplicate->second);
     else
-      keys.emplace_back(key, rule.id.empty() ? position : printable(rule.id));
+      keys.emplace(key, rule.id.empty() ? position : printable(rule.id));
   }
   group.rules.push_back(std::move(rule));
 }

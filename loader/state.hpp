@@ -63,7 +63,7 @@ struct Network {
   NetworkType type = NetworkType::Vxlan;
   std::uint32_t segmentation_id = 0; // VNI, VLAN id; 0 for flat
   std::optional<std::string> physical_network;
-  std::uint32_t mtu = 1450;         // default: 1500 underlay - 50 (vxlan), 1500 otherwise
+  std::uint32_t mtu = 1450; // default: 1500 underlay - 50 (vxlan), 1500 otherwise
   bool port_security_enabled = true;
   bool admin_state_up = true;
 };
@@ -145,11 +145,11 @@ struct State {
 // Every problem found in a document, each naming the resource and the field:
 // "port 3f2a9c1e-77b0-…: mac_address 'zz' is not a MAC address".
 class StateError : public std::runtime_error {
- public:
+public:
   explicit StateError(std::vector<std::string> problems);
   const std::vector<std::string>& problems() const { return problems_; }
 
- private:
+private:
   std::vector<std::string> problems_;
 };
 

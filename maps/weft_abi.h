@@ -13,7 +13,7 @@
 
 #include <linux/types.h>
 
-#define WEFT_ABI_VERSION 1
+#define WEFT_ABI_VERSION 2
 
 /* Map names: also the pin file names under <bpffs>/weft/<node>/maps/. */
 #define WEFT_MAP_CONFIG "config"
@@ -23,8 +23,13 @@
 #define WEFT_MAP_ARP "arp"
 #define WEFT_MAP_SPOOF_V4 "spoof_v4"
 #define WEFT_MAP_PORT_MACS "port_macs"
+#define WEFT_MAP_SPOOF_V6 "spoof_v6"
 #define WEFT_MAP_FLOOD "flood"
 #define WEFT_MAP_STATS "stats"
+#define WEFT_MAP_SG_L4 "sg_l4"
+#define WEFT_MAP_SG_REMOTE "sg_remote"
+#define WEFT_MAP_CT "ct"
+#define WEFT_MAP_FRAGS "frags"
 
 /* Capacities. The loader checks a document against them before writing. */
 #define WEFT_MAX_PORTS 4096
@@ -44,26 +49,30 @@
  * WEFT_REASON_FIRST_DROP count traffic that went somewhere; the others are
  * drops.
  */
-#define WEFT_REASONS(X)                                                        \
-  X(NONE, "none")                                                              \
-  X(FWD_UNICAST, "forward-unicast")                                            \
-  X(FWD_FLOOD, "forward-flood")                                                \
-  X(ARP_REPLY, "arp-reply")                                                    \
-  X(DELIVERED, "delivered")                                                    \
-  X(DROP_NOT_A_PORT, "drop-not-a-port")                                        \
-  X(DROP_MALFORMED, "drop-malformed")                                          \
-  X(DROP_VLAN_TAGGED, "drop-vlan-tagged")                                      \
-  X(DROP_SPOOF_MAC, "drop-spoofed-mac")                                        \
-  X(DROP_SPOOF_IP, "drop-spoofed-ip")                                          \
-  X(DROP_SPOOF_ARP, "drop-spoofed-arp")                                        \
-  X(DROP_DHCP_SERVER, "drop-dhcp-server")                                      \
-  X(DROP_IPV6_RA, "drop-ipv6-router-advert")                                   \
-  X(DROP_ETHERTYPE, "drop-ethertype")                                          \
-  X(DROP_UNKNOWN_UNICAST, "drop-unknown-unicast")                              \
-  X(DROP_HAIRPIN, "drop-hairpin")                                              \
-  X(DROP_PORT_DOWN, "drop-port-down")                                          \
-  X(DROP_NO_FLOOD_TARGET, "drop-no-flood-target")                              \
-  X(DROP_REDIRECT, "drop-redirect-failed")
+#define WEFT_REASONS(X)                                                                            \
+  X(NONE, "none")                                                                                  \
+  X(FWD_UNICAST, "forward-unicast")                                                                \
+  X(FWD_FLOOD, "forward-flood")                                                                    \
+  X(ARP_REPLY, "arp-reply")                                                                        \
+  X(DELIVERED, "delivered")                                                                        \
+  X(DROP_NOT_A_PORT, "drop-not-a-port")                                                            \
+  X(DROP_MALFORMED, "drop-malformed")                                                              \
+  X(DROP_VLAN_TAGGED, "drop-vlan-tagged")                                                          \
+  X(DROP_SPOOF_MAC, "drop-spoofed-mac")                                                            \
+  X(DROP_SPOOF_IP, "drop-spoofed-ip")                                                              \
+  X(DROP_SPOOF_ARP, "drop-spoofed-arp")                                                            \
+  X(DROP_DHCP_SERVER, "drop-dhcp-server")                                                          \
+  X(DROP_IPV6_RA, "drop-ipv6-router-advert")                                                       \
+  X(DROP_ETHERTYPE, "drop-ethertype")                                                              \
+  X(DROP_UNKNOWN_UNICAST, "drop-unknown-unicast")                                                  \
+  X(DROP_HAIRPIN, "drop-hairpin")                                                                  \
+  X(DROP_PORT_DOWN, "drop-port-down")                                                              \
+  X(DROP_NO_FLOOD_TARGET, "drop-no-flood-target")                                                  \
+  X(DROP_REDIRECT, "drop-redirect-failed")                                                         \
+  X(DROP_SG_EGRESS, "drop-sg-egress")                                                              \
+  X(DROP_SG_INGRESS, "drop-sg-ingress")                                                            \
+  X(DROP_CT_INVALID, "drop-ct-invalid")                                                            \
+  X(DROP_SPOOF_ND, "drop-spoofed-nd")
 
 #define WEFT_REASON_ENUM(name, text) WEFT_##name,
 enum weft_reason { WEFT_REASONS(WEFT_REASON_ENUM) WEFT_REASON_COUNT };
@@ -73,9 +82,17 @@ enum weft_reason { WEFT_REASONS(WEFT_REASON_ENUM) WEFT_REASON_COUNT };
 /* WEFT_MAP_CONFIG: ARRAY, one entry (key 0). */
 struct weft_node_config {
   __u32 abi_version;
-  __be32 tunnel_ip;       /* IPv4, network order; 0 = none */
-  __u32 uplink_ifindex;   /* 0 = none */
-  __u32 flags;            /* WEFT_CONFIG_* */
+  __be32 tunnel_ip;     /* IPv4, network order; 0 = none */
+  __u32 uplink_ifindex; /* 0 = none */
+  __u32 flags;          /* WEFT_CONFIG_* */
+  /*
+   * Bumped by every apply that changes security-group maps: a conntrack
+   * entry made under an older generation is checked against the rules again
+   * before it admits another packet, so removing a rule cuts the connections
+   * only it allowed (Neutron's behaviour).
+   */
+  __u32 sg_generation;
+  __u32 ct_max; /* entries of WEFT_MAP_CT, fixed at install */
 };
 /* Ports are attached with clsact/cls_bpf rather than tcx (kernels before 6.6). */
 #define WEFT_CONFIG_ATTACH_TC (1u << 0)
@@ -91,13 +108,14 @@ enum weft_net_type {
 struct weft_network {
   __u32 segmentation_id; /* VNI or VLAN id; 0 for flat */
   __u32 mtu;
-  __u8 type;             /* enum weft_net_type */
+  __u8 type; /* enum weft_net_type */
   __u8 pad[3];
 };
 
 /* Port flags. */
 #define WEFT_PORT_SECURITY (1u << 0) /* anti-spoofing (and, later, groups) */
 #define WEFT_PORT_UP (1u << 1)       /* admin_state_up */
+#define WEFT_PORT_STATEFUL (1u << 2) /* its groups are stateful: track connections */
 
 /* WEFT_MAP_PORTS: HASH, key __u32 ifindex of the port's device on this node. */
 struct weft_port {
@@ -105,6 +123,11 @@ struct weft_port {
   __u32 flags;
   __u8 mac[WEFT_ETH_ALEN];
   __u8 pad[2];
+  /*
+   * The port's security-group policy: ports with the same groups share one.
+   * 0 = no groups, so only the fixed infrastructure traffic passes.
+   */
+  __u32 policy;
 };
 
 /* WEFT_MAP_FDB: HASH. Where a MAC of a network lives. */
@@ -145,6 +168,21 @@ struct weft_spoof_v4_key {
 #define WEFT_SPOOF_V4_FULL_BITS 128
 
 /*
+ * WEFT_MAP_SPOOF_V6: LPM_TRIE, no-prealloc. As WEFT_MAP_SPOOF_V4 for IPv6: the
+ * fixed IPs, the EUI-64 link-local address of each allowed MAC, and allowed
+ * pairs. Also the targets a port may claim in a neighbour advertisement.
+ */
+struct weft_spoof_v6_key {
+  __u32 prefixlen;
+  __u32 ifindex;
+  __u8 mac[WEFT_ETH_ALEN];
+  __u8 pad[2];
+  __u8 ip[16];
+};
+#define WEFT_SPOOF_V6_FIXED_BITS 96
+#define WEFT_SPOOF_V6_FULL_BITS 224
+
+/*
  * WEFT_MAP_PORT_MACS: HASH. The source MACs a port may send from: its own and
  * those of its allowed address pairs.
  */
@@ -168,6 +206,142 @@ struct weft_stat_key {
 struct weft_counter {
   __u64 packets;
   __u64 bytes;
+};
+
+/*
+ * Security groups, matched at a cost that does not grow with the rules (as in
+ * bpf-iptables): the loader numbers a policy's rules and stores, per field
+ * value, the set of rules that field value satisfies. A packet looks up its
+ * L4 key (protocol and destination port, or ICMP type and code) and its
+ * remote address once each, and passes when the two rule sets intersect.
+ * A summary bit per word of the set lets the intersection skip empty words.
+ */
+#define WEFT_SG_MAX_RULES 16384
+#define WEFT_SG_WORDS (WEFT_SG_MAX_RULES / 64)
+#define WEFT_SG_SUMMARY_WORDS (WEFT_SG_WORDS / 64)
+#define WEFT_MAX_SG_L4 16384
+#define WEFT_MAX_SG_REMOTE 65536
+/* sg_l4 protocol for the rules of any protocol, looked up when no rule names
+ * the packet's protocol. (255 is IANA-reserved.) */
+#define WEFT_PROTO_ANY 255
+
+enum weft_direction {
+  WEFT_DIR_INGRESS = 0, /* to the VM */
+  WEFT_DIR_EGRESS = 1,  /* from the VM */
+};
+
+struct weft_rule_set {
+  __u64 summary[WEFT_SG_SUMMARY_WORDS]; /* bit w: words[w] != 0 */
+  __u64 words[WEFT_SG_WORDS];           /* bit r: rule r of the policy */
+};
+
+/*
+ * WEFT_MAP_SG_L4: LPM_TRIE. Protocol and destination port range of rules,
+ * split into prefix-aligned port blocks; ICMP and ICMPv6 use type << 8 | code.
+ * Each entry holds every rule the block satisfies, including rules of any
+ * port (and, per named protocol, rules of any protocol).
+ */
+struct weft_sg_l4_key {
+  __u32 prefixlen; /* WEFT_SG_L4_FIXED_BITS + port prefix length (0..16) */
+  __u32 policy;
+  __u8 direction; /* enum weft_direction */
+  __u8 family;    /* 4 or 6 */
+  __u8 proto;     /* IP protocol, or WEFT_PROTO_ANY */
+  __u8 pad;
+  __be16 port;
+  __u8 pad2[2];
+};
+#define WEFT_SG_L4_FIXED_BITS 64
+#define WEFT_SG_L4_FULL_BITS (WEFT_SG_L4_FIXED_BITS + 16)
+
+/*
+ * WEFT_MAP_SG_REMOTE: LPM_TRIE. Remote prefixes of rules (remote_ip_prefix,
+ * or each address of a remote group's members as a full-length prefix),
+ * each entry holding every rule its prefix satisfies, including rules with
+ * shorter prefixes that contain it and rules with no remote at all.
+ */
+struct weft_sg_remote_key {
+  __u32 prefixlen; /* WEFT_SG_REMOTE_FIXED_BITS + IP prefix length */
+  __u32 policy;
+  __u8 direction;
+  __u8 family;
+  __u8 pad[2];
+  __u8 ip[16]; /* IPv4 in the first 4 bytes, network order */
+};
+#define WEFT_SG_REMOTE_FIXED_BITS 64
+
+/*
+ * WEFT_MAP_CT: LRU_HASH, zoned per network. One entry per connection, keyed
+ * by its two ends in a canonical order (whichever end compares lower as
+ * native-endian words: an order, not numeric address order), so both
+ * directions find it with one lookup. An ICMP echo is keyed as if the request
+ * went from port <identifier> to port 0 (and the reply back), so a request
+ * never passes as the reply of another.
+ */
+struct weft_ct_key {
+  __u32 zone; /* net_id */
+  __u8 family;
+  __u8 proto;
+  __u8 pad[2];
+  __u8 addr_a[16];
+  __u8 addr_b[16];
+  __be16 port_a; /* ICMP echo: the identifier on both sides */
+  __be16 port_b;
+};
+
+/*
+ * WEFT_MAP_FRAGS: LRU_HASH. The ports of a fragmented datagram, recorded from
+ * its first fragment, so that its later fragments (which carry none) meet the
+ * same connection and rules. Linux conntrack reassembles instead.
+ */
+struct weft_frag_key {
+  __u32 zone;
+  __u8 family;
+  __u8 proto;
+  __u8 pad[2];
+  __u8 saddr[16];
+  __u8 daddr[16];
+  __u32 id; /* IPv4 identification, or the IPv6 fragment header's */
+};
+struct weft_frag_entry {
+  __be16 sport;
+  __be16 dport;
+  __u16 l4_key;
+  __u8 pad[2];
+};
+#define WEFT_MAX_FRAGS 8192
+
+enum weft_ct_state {
+  WEFT_CT_NEW = 1,         /* first packet seen (TCP: SYN sent) */
+  WEFT_CT_ESTABLISHED = 2, /* replies seen */
+  WEFT_CT_CLOSING = 3,     /* TCP FIN seen */
+  WEFT_CT_CLOSED = 4,      /* TCP RST, or FIN both ways */
+};
+/* How long an idle connection lives, in seconds: Linux conntrack's defaults. */
+#define WEFT_CT_TCP_SYN_TIMEOUT 120
+#define WEFT_CT_TCP_ESTABLISHED_TIMEOUT 432000
+#define WEFT_CT_TCP_CLOSING_TIMEOUT 120
+#define WEFT_CT_TCP_CLOSED_TIMEOUT 10
+#define WEFT_CT_UDP_TIMEOUT 30
+#define WEFT_CT_UDP_STREAM_TIMEOUT 180
+#define WEFT_CT_OTHER_TIMEOUT 30
+
+#define WEFT_CT_ORIG 0
+#define WEFT_CT_REPLY 1
+
+struct weft_ct_entry {
+  __u64 created_ns;
+  __u64 last_seen_ns;
+  __u64 packets[2]; /* [WEFT_CT_ORIG], [WEFT_CT_REPLY] */
+  __u64 bytes[2];
+  __u32 generation;    /* weft_node_config.sg_generation when last admitted */
+  __u32 orig_ifindex;  /* the local port that opened it (its egress rules), or 0 */
+  __u32 reply_ifindex; /* the local port it goes to (its ingress rules), or 0 */
+  __u8 state;          /* enum weft_ct_state */
+  __u8 orig_is_a;      /* the originator is side a of the key */
+  __u8 tcp_flags[2];   /* TCP flags seen, per direction */
+  __u16 l4_key;        /* the opening packet's: destination port, or ICMP type << 8 | code */
+  __u8 pad[6];
 };
 
 #endif /* WEFT_ABI_H */

@@ -11,11 +11,10 @@
 #include "lib/maps.h"
 
 /* 1: the frame is now a reply, to be sent back; 0: not ours to answer. */
-static __always_inline int arp_respond(struct packet *pkt, __u32 net_id)
-{
-  struct arp_eth_ipv4 *msg = parse_arp(pkt);
+static __always_inline int arp_respond(struct packet* pkt, __u32 net_id) {
+  struct arp_eth_ipv4* msg = parse_arp(pkt);
   struct weft_arp_key key = {.net_id = net_id};
-  struct weft_arp_entry *entry;
+  struct weft_arp_entry* entry;
   __be32 sender_ip;
 
   if (!msg || msg->hdr.ar_op != bpf_htons(ARPOP_REQUEST))

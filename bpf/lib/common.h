@@ -5,8 +5,10 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
-#include <bpf/bpf_helpers.h>
+
+/* libbpf's helpers need the UAPI types above. */
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
 
 #include "maps/weft_abi.h"
 

@@ -4,10 +4,9 @@
 
 #include "lib/maps.h"
 
-static __always_inline void count(__u32 ifindex, __u32 reason, __u32 bytes)
-{
+static __always_inline void count(__u32 ifindex, __u32 reason, __u32 bytes) {
   struct weft_stat_key key = {.ifindex = ifindex, .reason = reason};
-  struct weft_counter *c = bpf_map_lookup_elem(&stats, &key);
+  struct weft_counter* c = bpf_map_lookup_elem(&stats, &key);
 
   if (c) {
     /* Per-CPU: no atomics needed. */

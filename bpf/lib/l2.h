@@ -2,57 +2,77 @@
 /*
  * Switching inside one tenant segment, keyed by the node-local net_id: a
  * known unicast MAC goes to its port, broadcast and multicast to every other
- * port of the segment, and nothing ever crosses to another net_id.
+ * port of the segment, and nothing ever crosses to another net_id. Each
+ * delivery to a port passes that port's security groups.
  */
 #pragma once
 
 #include "lib/drop.h"
 #include "lib/eth.h"
 #include "lib/maps.h"
+#include "lib/sg.h"
 
-static __always_inline int port_is_up(__u32 ifindex)
-{
-  struct weft_port *port = bpf_map_lookup_elem(&ports, &ifindex);
+/* The verdict the program counts: a reason, charged to a port. */
+struct verdict {
+  __u32 reason;
+  __u32 ifindex;
+};
 
-  return port && (port->flags & WEFT_PORT_UP);
+static __always_inline int drop(struct verdict* v, __u32 reason) {
+  v->reason = reason;
+  return TC_ACT_SHOT;
+}
+
+static __always_inline struct weft_port* up_port(__u32 ifindex) {
+  struct weft_port* port = bpf_map_lookup_elem(&ports, &ifindex);
+
+  return port && (port->flags & WEFT_PORT_UP) ? port : 0;
 }
 
 /* Unicast to the port that owns dst MAC in this segment. */
-static __always_inline int l2_unicast(struct __sk_buff *skb, struct packet *pkt, __u32 net_id,
-                                      __u32 *reason)
-{
+static __always_inline int l2_unicast(struct __sk_buff* skb, struct packet* pkt,
+                                      const struct flow* f, const struct sg_end* src, __u32 net_id,
+                                      struct verdict* v) {
   struct weft_fdb_key key = {.net_id = net_id};
-  struct weft_fdb_entry *entry;
+  struct weft_fdb_entry* entry;
+  struct weft_port* port;
+  struct sg_path path = {.src = *src, .zone = net_id, .len = skb->len, .charge = skb->ifindex};
+  int ret;
 
   mac_copy(key.mac, pkt->eth->h_dest);
   entry = bpf_map_lookup_elem(&fdb, &key);
-  if (!entry || !entry->ifindex) {
-    *reason = WEFT_DROP_UNKNOWN_UNICAST;
-    return TC_ACT_SHOT;
+  if (!entry || !entry->ifindex)
+    return drop(v, WEFT_DROP_UNKNOWN_UNICAST);
+  if (entry->ifindex == skb->ifindex)
+    return drop(v, WEFT_DROP_HAIRPIN);
+  port = up_port(entry->ifindex);
+  if (!port)
+    return drop(v, WEFT_DROP_PORT_DOWN);
+  sg_end_of(&path.dst, entry->ifindex, port);
+  if (f->t.family) {
+    ret = sg_check(f, &path);
+    if (ret < 0) {
+      v->ifindex = path.charge;
+      return drop(v, -ret);
+    }
   }
-  if (entry->ifindex == skb->ifindex) {
-    *reason = WEFT_DROP_HAIRPIN;
-    return TC_ACT_SHOT;
-  }
-  if (!port_is_up(entry->ifindex)) {
-    *reason = WEFT_DROP_PORT_DOWN;
-    return TC_ACT_SHOT;
-  }
-  count(entry->ifindex, WEFT_DELIVERED, skb->len);
-  *reason = WEFT_FWD_UNICAST;
-  return bpf_redirect(entry->ifindex, 0);
+
+  count(path.dst.ifindex, WEFT_DELIVERED, skb->len);
+  v->reason = WEFT_FWD_UNICAST;
+  return bpf_redirect(path.dst.ifindex, 0);
 }
 
 struct flood_ctx {
-  struct __sk_buff *skb;
-  struct weft_flood *list;
+  struct __sk_buff* skb;
+  struct weft_flood* list;
+  const struct flow* flow;
   __u32 from;
   __u32 sent;
 };
 
-static long flood_one(__u32 index, void *data)
-{
-  struct flood_ctx *ctx = data;
+static long flood_one(__u32 index, void* data) {
+  struct flood_ctx* ctx = data;
+  struct weft_port* port;
   __u32 idx = index;
   __u32 target;
 
@@ -60,8 +80,19 @@ static long flood_one(__u32 index, void *data)
   asm volatile("" : "+r"(idx));
   idx &= WEFT_FLOOD_MAX - 1;
   target = ctx->list->ifindex[idx];
-  if (target == ctx->from || !port_is_up(target))
+  if (target == ctx->from)
     return 0;
+  port = up_port(target);
+  if (!port)
+    return 0;
+  /* Broadcast and multicast are matched against each receiver's ingress
+   * rules as they are; they open no connections. */
+  if (ctx->flow->t.family && (port->flags & WEFT_PORT_SECURITY) && !fixed_ingress(ctx->flow) &&
+      (ctx->flow->malformed || !sg_admits(port->policy, WEFT_DIR_INGRESS, &ctx->flow->t,
+                                          ctx->flow->l4_key, ctx->flow->fragment == FRAG_LATER))) {
+    count(target, WEFT_DROP_SG_INGRESS, ctx->skb->len);
+    return 0;
+  }
   if (bpf_clone_redirect(ctx->skb, target, 0) == 0) {
     count(target, WEFT_DELIVERED, ctx->skb->len);
     ctx->sent++;
@@ -70,20 +101,24 @@ static long flood_one(__u32 index, void *data)
 }
 
 /* A copy to every other up port of the segment; the original is consumed. */
-static __always_inline int l2_flood(struct __sk_buff *skb, __u32 net_id, __u32 *reason)
-{
-  struct flood_ctx ctx = {.skb = skb, .from = skb->ifindex};
+static __always_inline int l2_flood(struct __sk_buff* skb, const struct flow* f,
+                                    const struct sg_end* src, __u32 net_id, struct verdict* v) {
+  struct flood_ctx ctx = {.skb = skb, .flow = f, .from = skb->ifindex};
   __u32 n;
 
-  ctx.list = bpf_map_lookup_elem(&flood, &net_id);
-  if (!ctx.list) {
-    *reason = WEFT_DROP_NO_FLOOD_TARGET;
-    return TC_ACT_SHOT;
+  if (f->t.family && filtered(src) && !fixed_egress(f)) {
+    if (f->malformed)
+      return drop(v, WEFT_DROP_MALFORMED);
+    if (!sg_admits(src->policy, WEFT_DIR_EGRESS, &f->t, f->l4_key, f->fragment == FRAG_LATER))
+      return drop(v, WEFT_DROP_SG_EGRESS);
   }
+  ctx.list = bpf_map_lookup_elem(&flood, &net_id);
+  if (!ctx.list)
+    return drop(v, WEFT_DROP_NO_FLOOD_TARGET);
   n = ctx.list->count;
   if (n > WEFT_FLOOD_MAX)
     n = WEFT_FLOOD_MAX;
   bpf_loop(n, flood_one, &ctx, 0);
-  *reason = ctx.sent ? WEFT_FWD_FLOOD : WEFT_DROP_NO_FLOOD_TARGET;
+  v->reason = ctx.sent ? WEFT_FWD_FLOOD : WEFT_DROP_NO_FLOOD_TARGET;
   return TC_ACT_SHOT;
 }

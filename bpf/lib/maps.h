@@ -54,6 +54,15 @@ struct {
 } spoof_v4 SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, WEFT_MAX_SPOOF);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct weft_spoof_v6_key);
+  __type(value, __u8);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} spoof_v6 SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, WEFT_MAX_NETWORKS);
   __type(key, __u32);
@@ -76,3 +85,38 @@ struct {
   __type(value, __u8);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } port_macs SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, WEFT_MAX_SG_L4);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct weft_sg_l4_key);
+  __type(value, struct weft_rule_set);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sg_l4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, WEFT_MAX_SG_REMOTE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct weft_sg_remote_key);
+  __type(value, struct weft_rule_set);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sg_remote SEC(".maps");
+
+/* max_entries is set by the loader from the node configuration. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct weft_ct_key);
+  __type(value, struct weft_ct_entry);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, WEFT_MAX_FRAGS);
+  __type(key, struct weft_frag_key);
+  __type(value, struct weft_frag_entry);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} frags SEC(".maps");

@@ -55,11 +55,12 @@ class Cli(w.LabTestMixin, unittest.TestCase):
 
     @classmethod
     def document(cls):
-        return {"nodes": [{"name": cls.lab.node, "tunnel_ip": "172.31.0.1"},
-                          {"name": "other-node", "tunnel_ip": "172.31.0.2"}],
-                "networks": [copy.deepcopy(cls.net)], "subnets": [copy.deepcopy(cls.sub)],
-                "ports": [copy.deepcopy(p) for p in (cls.p1, cls.p2, cls.remote)],
-                "security_groups": []}
+        return w.with_open_group({
+            "nodes": [{"name": cls.lab.node, "tunnel_ip": "172.31.0.1"},
+                      {"name": "other-node", "tunnel_ip": "172.31.0.2"}],
+            "networks": [copy.deepcopy(cls.net)], "subnets": [copy.deepcopy(cls.sub)],
+            "ports": [copy.deepcopy(p) for p in (cls.p1, cls.p2, cls.remote)],
+            "security_groups": []})
 
     def setUp(self):
         self.lab.apply(self.document())
@@ -314,7 +315,7 @@ class TcAttach(w.LabTestMixin, unittest.TestCase):
         self.ports = [w.make_port(net["id"], sub["id"], "fa:16:3e:7c:00:0%d" % i,
                                   "10.0.0.%d" % i, self.lab.node) for i in (1, 2, 3)]
         self.vms = [self.lab.add_vm("v%d" % i, p) for i, p in enumerate(self.ports, 1)]
-        self.doc = {"networks": [net], "subnets": [sub], "ports": self.ports}
+        self.doc = w.with_open_group({"networks": [net], "subnets": [sub], "ports": self.ports})
 
     def tc_filters(self, port):
         return self.lab.node_sh("tc", "filter", "show", "dev", w.port_device(port["id"]),
@@ -353,7 +354,7 @@ class TcAttach(w.LabTestMixin, unittest.TestCase):
 
         # Removing a port removes its filter.
         gone = self.ports[2]
-        lab.apply(dict(self.doc, ports=self.ports[:2]))
+        lab.apply(w.with_open_group(dict(self.doc, ports=self.ports[:2])))
         self.assertEqual(self.tc_filters(gone).strip(), "")
         self.assertNotIn(w.port_device(gone["id"]), [p["device"] for p in lab.weft_ok("prog", "list")])
 

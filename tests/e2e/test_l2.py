@@ -45,13 +45,13 @@ class L2Fabric(w.LabTestMixin, unittest.TestCase):
 
     @classmethod
     def document(cls, names=("a1", "a2", "a3", "b1", "b2", "b3"), extra=()):
-        return {
+        return w.with_open_group({
             "nodes": [{"name": cls.lab.node, "tunnel_ip": "172.31.0.1"}],
             "networks": [cls.net_a, cls.net_b],
             "subnets": [cls.sub_a, cls.sub_b],
             "ports": [cls.ports[n] for n in names] + list(extra),
             "security_groups": [],
-        }
+        })
 
     def setUp(self):
         # Every test starts from the full document, whatever the last one did.
@@ -297,7 +297,7 @@ class Uninstall(w.LabTestMixin, unittest.TestCase):
         self.ports = [w.make_port(net["id"], sub["id"], "fa:16:3e:0c:00:0%d" % i, "10.0.0.%d" % i,
                                   self.lab.node) for i in (1, 2)]
         self.vms = [self.lab.add_vm("v%d" % i, p) for i, p in enumerate(self.ports, 1)]
-        self.doc = {"networks": [net], "subnets": [sub], "ports": self.ports}
+        self.doc = w.with_open_group({"networks": [net], "subnets": [sub], "ports": self.ports})
 
     def check_uninstall(self):
         lab = self.lab

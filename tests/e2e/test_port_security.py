@@ -48,8 +48,9 @@ class PortSecurity(w.LabTestMixin, unittest.TestCase):
         }
         cls.vm = {name: cls.lab.add_vm(name, port) for name, port in cls.ports.items()}
         cls.lab.install()
-        cls.lab.apply({"networks": [net], "subnets": [sub], "ports": list(cls.ports.values()),
-                       "security_groups": []})
+        cls.lab.apply(w.with_open_group({"networks": [net], "subnets": [sub],
+                                         "ports": list(cls.ports.values()),
+                                         "security_groups": []}))
         cls.s1, cls.s2, cls.s3 = cls.vm["s1"], cls.vm["s2"], cls.vm["s3"]
 
     def counters(self, name="s1"):

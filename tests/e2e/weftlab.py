@@ -34,6 +34,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -128,8 +129,10 @@ def eth(dst, src, ethertype, payload, vlan=None):
     return frame + b"\0" * max(0, 60 - len(frame))
 
 
-def ipv4(src, dst, proto, payload, ttl=64):
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0x1234, 0x4000, ttl,
+def ipv4(src, dst, proto, payload, ttl=64, ident=0x1234, frag=0x4000):
+    """An IPv4 header before `payload`; `frag` is the flags and fragment
+    offset word (default DF), so a test can build fragments."""
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, frag, ttl,
                          proto, 0, ip4_bytes(src), ip4_bytes(dst))
     header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
     return header + payload
@@ -141,6 +144,99 @@ def udp4(src, dst, sport, dport, data):
     header = struct.pack("!HHHH", sport, dport, length, 0)
     csum = checksum(pseudo + header + data) or 0xFFFF
     return ipv4(src, dst, 17, header[:6] + struct.pack("!H", csum) + data)
+
+
+def tcp4_segment(src, dst, sport, dport, flags, data=b"", seq=1, ack=0, window=8192):
+    """A TCP segment (header and data, no IP header) with any flag combination."""
+    pseudo = ip4_bytes(src) + ip4_bytes(dst) + struct.pack("!BBH", 0, 6, 20 + len(data))
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, window, 0, 0)
+    csum = checksum(pseudo + header + data)
+    return header[:16] + struct.pack("!H", csum) + header[18:] + data
+
+
+def tcp4(src, dst, sport, dport, flags, data=b"", seq=1, ack=0):
+    """An IPv4 packet carrying a TCP segment with the given flag byte."""
+    return ipv4(src, dst, 6, tcp4_segment(src, dst, sport, dport, flags, data, seq, ack))
+
+
+def udp4_datagram(src, dst, sport, dport, data):
+    """A UDP header and data with its checksum, without the IP header (to fragment)."""
+    length = 8 + len(data)
+    pseudo = ip4_bytes(src) + ip4_bytes(dst) + struct.pack("!BBH", 0, 17, length)
+    header = struct.pack("!HHHH", sport, dport, length, 0)
+    csum = checksum(pseudo + header + data) or 0xFFFF
+    return header[:6] + struct.pack("!H", csum) + data
+
+
+def ipv4_fragments(src, dst, proto, l4, size, ident=0x4242):
+    """`l4` (a transport header and data) split into IPv4 fragments of `size`
+    bytes (a multiple of 8) each: the first has the transport header, the
+    later ones none."""
+    pieces = [l4[i:i + size] for i in range(0, len(l4), size)]
+    out = []
+    for index, piece in enumerate(pieces):
+        more = 0x2000 if index < len(pieces) - 1 else 0
+        out.append(ipv4(src, dst, proto, piece, ident=ident, frag=more | (index * size // 8)))
+    return out
+
+
+def _crc32c_table():
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def sctp_init(sport, dport, data=b"", tag=0x5745F700):
+    """An SCTP packet (RFC 9260) with one INIT chunk; `data` rides in an
+    unrecognised optional parameter (type 0x8005: skip it, report nothing),
+    so a capture can recognise the packet."""
+    params = b""
+    if data:
+        length = 4 + len(data)
+        params = struct.pack("!HH", 0x8005, length) + data + b"\0" * (-length % 4)
+    chunk_body = struct.pack("!IIHHI", tag, 65535, 1, 1, tag) + params
+    chunk = struct.pack("!BBH", 1, 0, 4 + len(chunk_body)) + chunk_body
+    common = struct.pack("!HHII", sport, dport, 0, 0)
+    packet = common + chunk
+    return packet[:8] + struct.pack("<I", crc32c(packet)) + packet[12:]
+
+
+def icmp4_error(src, dst, icmp_type, code, quoted):
+    """An ICMP error (e.g. 3/3 port unreachable) quoting `quoted`, the IP
+    packet it reports on."""
+    body = struct.pack("!BBHI", icmp_type, code, 0, 0) + quoted
+    body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
+    return ipv4(src, dst, 1, body)
+
+
+def udp6(src, dst, sport, dport, data, hop_limit=64):
+    length = 8 + len(data)
+    pseudo = ip6_bytes(src) + ip6_bytes(dst) + struct.pack("!I3xB", length, 17)
+    header = struct.pack("!HHHH", sport, dport, length, 0)
+    csum = checksum(pseudo + header + data) or 0xFFFF
+    message = header[:6] + struct.pack("!H", csum) + data
+    return struct.pack("!IHBB16s16s", 6 << 28, length, 17, hop_limit, ip6_bytes(src),
+                       ip6_bytes(dst)) + message
+
+
+def neighbour_advert_body(target, mac, data=b"", flags=0x60000000):
+    """An NA's body (flags: solicited|override by default, the target, a
+    target link-layer address option), then `data`."""
+    return struct.pack("!I16s", flags, ip6_bytes(target)) + bytes([2, 1]) + mac_bytes(mac) + data
 
 
 def icmp4_echo(src, dst, data, ident=0x7765, seq=1):
@@ -314,6 +410,82 @@ def _agent_connect(proto, ip, port, data, timeout):
     sys.stdout.write(reply.decode(errors="replace") + "\n")
 
 
+def _agent_stream_serve(port):
+    """One long-lived TCP echo: every line a client sends comes back, over the
+    same connection, until stdin closes."""
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind(("0.0.0.0", port))
+    tcp.listen(8)
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    conns = []
+    while True:
+        ready, _, _ = select.select([tcp, sys.stdin] + conns, [], [])
+        if sys.stdin in ready and not sys.stdin.readline():
+            return
+        if tcp in ready:
+            conn, peer = tcp.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conns.append(conn)
+            sys.stdout.write("ACCEPTED %s:%d\n" % peer)
+            sys.stdout.flush()
+        for conn in [c for c in conns if c in ready]:
+            try:
+                data = conn.recv(65535)
+            except OSError:
+                data = b""
+            if not data:
+                conns.remove(conn)
+                conn.close()
+                continue
+            conn.sendall(data)
+
+
+def _agent_stream_client(ip, port, interval):
+    """Connects once and sends a numbered line every `interval` seconds; prints
+    "ECHO n" for every line that comes back, until stdin closes. The
+    connection is never re-opened: a broken one prints ERROR and exits."""
+    sock = socket.create_connection((ip, port), timeout=5)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    sys.stdout.write("CONNECTED %s:%d\n" % sock.getsockname())
+    sys.stdout.flush()
+    seq = 0
+    pending = b""
+    next_send = time.monotonic()
+    while True:
+        ready, _, _ = select.select([sock, sys.stdin], [], [],
+                                    max(0.0, next_send - time.monotonic()))
+        if sys.stdin in ready and not sys.stdin.readline():
+            sys.stdout.write("SENT %d\n" % seq)
+            return
+        if sock in ready:
+            try:
+                data = sock.recv(65535)
+            except OSError as error:
+                sys.stdout.write("ERROR %s\n" % error)
+                raise SystemExit(1)
+            if not data:
+                sys.stdout.write("ERROR closed by the server\n")
+                raise SystemExit(1)
+            pending += data
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                sys.stdout.write("ECHO %s\n" % line.decode())
+            sys.stdout.flush()
+        if time.monotonic() >= next_send:
+            seq += 1
+            try:
+                sock.send(b"%d\n" % seq)
+            except BlockingIOError:
+                seq -= 1  # the send buffer is full: try again next tick
+            except OSError as error:
+                sys.stdout.write("ERROR %s\n" % error)
+                raise SystemExit(1)
+            next_send += interval
+
+
 def _agent_main(argv):
     if argv[0] == "capture":
         _agent_capture(argv[1], argv[2] if len(argv) > 2 else "")
@@ -323,6 +495,10 @@ def _agent_main(argv):
         _agent_serve(int(argv[1]), argv[2])
     elif argv[0] == "connect":
         _agent_connect(argv[1], argv[2], int(argv[3]), argv[4], float(argv[5]))
+    elif argv[0] == "stream-serve":
+        _agent_stream_serve(int(argv[1]))
+    elif argv[0] == "stream-client":
+        _agent_stream_client(argv[1], int(argv[2]), float(argv[3]))
     else:
         raise SystemExit("weftlab agent: unknown command %r" % argv[0])
 
@@ -414,6 +590,19 @@ class Vm:
     def ip(self):
         return self.port["fixed_ips"][0]["ip_address"]
 
+    def ips(self, version):
+        """The port's fixed IPs of one IP version."""
+        return [f["ip_address"] for f in self.port["fixed_ips"]
+                if ipaddress.ip_address(f["ip_address"]).version == version]
+
+    @property
+    def ip6(self):
+        return self.ips(6)[0]
+
+    @property
+    def link_local(self):
+        return link_local(self.mac)
+
     def sh(self, *cmd, check=True, timeout=30):
         return run(in_ns(self.ns, *cmd), check=check, timeout=timeout)
 
@@ -455,9 +644,31 @@ class Vm:
 
     def echo(self, proto, ip, port, data="hello", timeout=1.0):
         """The reply of an echo server at ip:port over "tcp" or "udp", or None."""
-        proc = self.sh(PYTHON, os.path.abspath(__file__), "connect", proto, ip, str(port), data,
-                       str(timeout), check=False)
+        proc = self.connect(proto, ip, port, data, timeout)
         return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def connect(self, proto, ip, port, data="hello", timeout=1.0):
+        """The agent's connect, as a CompletedProcess: stdout is the reply, or
+        "ERROR <why>" (a timeout, or e.g. "Connection refused" when an ICMP
+        port unreachable came back) with exit 1."""
+        return self.sh(PYTHON, os.path.abspath(__file__), "connect", proto, ip, str(port), data,
+                       str(timeout), check=False)
+
+    def stream_server(self, port):
+        """A long-lived TCP line echo on `port` (see Stream)."""
+        proc = subprocess.Popen(
+            in_ns(self.ns, PYTHON, os.path.abspath(__file__), "stream-serve", str(port)),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if proc.stdout.readline().strip() != "READY":
+            proc.kill()
+            raise CommandError("stream server on %s did not start: %s" %
+                               (self.name, proc.stderr.read()))
+        return proc
+
+    def stream_client(self, ip, port, interval=0.1):
+        """One TCP connection to a stream server, a numbered message every
+        `interval` seconds; returns a Stream that records the echoes."""
+        return Stream(self, ip, port, interval).start()
 
     def udp_frame(self, dst_mac, dst_ip, src_mac=None, src_ip=None, sport=40000, dport=40001,
                   vlan=None):
@@ -475,6 +686,74 @@ class Vm:
 
     def link(self, up):
         self.sh("ip", "link", "set", "eth0", "up" if up else "down")
+
+
+class Stream:
+    """The client end of one long-lived TCP connection: a reader thread keeps
+    (time, n) for every message echoed back, so a test can tell when messages
+    stop arriving and when they flow again, on the same connection."""
+
+    def __init__(self, vm, ip, port, interval):
+        self.vm = vm
+        self.argv = in_ns(vm.ns, PYTHON, os.path.abspath(__file__), "stream-client", ip,
+                          str(port), str(interval))
+        self.proc = None
+        self.local = None
+        self.echoes = []
+        self.errors = []
+        self._thread = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != "CONNECTED":
+            self.proc.kill()
+            raise CommandError("stream client on %s did not connect: %s %s" %
+                               (self.vm.name, line, self.proc.stderr.read()))
+        self.local = line[1]
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        return self
+
+    def _read(self):
+        for line in self.proc.stdout:
+            words = line.split()
+            if words and words[0] == "ECHO":
+                self.echoes.append((time.monotonic(), int(words[1])))
+            elif words and words[0] == "ERROR":
+                self.errors.append(line.strip())
+
+    def count(self):
+        return len(self.echoes)
+
+    def last(self):
+        return self.echoes[-1][1] if self.echoes else 0
+
+    def wait_for(self, count, timeout):
+        """True once at least `count` echoes are in."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.echoes) >= count:
+                return True
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        return len(self.echoes) >= count
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        try:
+            self.proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
 
 
 def port_device(port_id):
@@ -540,9 +819,12 @@ class Lab:
             run(in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % key))
         run(in_ns(ns, "ip", "link", "set", "lo", "up"))
 
-    def add_vm(self, name, port, up=True, prefixlen=24):
+    def add_vm(self, name, port, up=True, prefixlen=24, ipv6=False):
         """A VM namespace whose eth0 (the port's MAC and first fixed IP) pairs with
-        the port's device in the node namespace."""
+        the port's device in the node namespace. With `ipv6`, IPv6 is turned on
+        in the VM (without duplicate address detection, so addresses work at
+        once) and every IPv6 fixed IP is added as a /64 next to the EUI-64
+        link-local address."""
         vm = Vm(self, name, port)
         self._add_ns(vm.ns)
         self.vms[name] = vm
@@ -551,6 +833,14 @@ class Lab:
                   "eth0", "netns", vm.ns))
         vm.sh("ip", "link", "set", "eth0", "address", port["mac_address"])
         vm.sh("ip", "addr", "add", "%s/%d" % (vm.ip, prefixlen), "dev", "eth0")
+        if ipv6:
+            for key in ("all", "default", "eth0"):
+                vm.sh("sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % key,
+                      "net.ipv6.conf.%s.accept_ra=0" % key,
+                      "net.ipv6.conf.%s.router_solicitations=0" % key,
+                      "net.ipv6.conf.%s.disable_ipv6=0" % key)
+            for address in vm.ips(6):
+                vm.sh("ip", "-6", "addr", "add", "%s/64" % address, "dev", "eth0", "nodad")
         run(in_ns(self.node_ns, "ip", "link", "set", device, "up"))
         if up:
             vm.sh("ip", "link", "set", "eth0", "up")
@@ -717,3 +1007,36 @@ class LabTestMixin:
 
 if __name__ == "__main__":
     _agent_main(sys.argv[1:])
+
+
+# --- security groups for tests about something else -----------------------------
+
+OPEN_GROUP_ID = "0pen0000-0000-4000-8000-000000000000"
+
+
+def open_group():
+    """A group that admits everything both ways, IPv4 and IPv6: tests of L2
+    switching and anti-spoofing use it so that security groups stay out of
+    their way (a secured port with no group passes only infrastructure traffic)."""
+    rules = [{"direction": d, "ethertype": e} for d in ("ingress", "egress")
+             for e in ("IPv4", "IPv6")]
+    return {"id": OPEN_GROUP_ID, "name": "open", "stateful": True,
+            "security_group_rules": rules}
+
+
+def with_open_group(document):
+    """The document with the open group added and given to every secured port
+    that has no group of its own."""
+    doc = dict(document)
+    groups = list(doc.get("security_groups") or [])
+    if not any(g.get("id") == OPEN_GROUP_ID for g in groups):
+        groups.append(open_group())
+    doc["security_groups"] = groups
+    ports = []
+    for port in doc.get("ports", []):
+        port = dict(port)
+        if port.get("port_security_enabled", True) and not port.get("security_groups"):
+            port["security_groups"] = [OPEN_GROUP_ID]
+        ports.append(port)
+    doc["ports"] = ports
+    return doc

@@ -51,19 +51,34 @@ inline constexpr std::uint8_t kIpProtoIcmp = 1;
 inline constexpr std::uint8_t kIpProtoTcp = 6;
 inline constexpr std::uint8_t kIpProtoUdp = 17;
 inline constexpr std::uint8_t kIpProtoIpv6HopByHop = 0;
+inline constexpr std::uint8_t kIpProtoIpv6Fragment = 44;
 inline constexpr std::uint8_t kIpProtoIcmpv6 = 58;
+inline constexpr std::uint8_t kIpProtoSctp = 132;
 
 inline constexpr std::uint16_t kArpRequest = 1;
 inline constexpr std::uint16_t kArpReply = 2;
 
+inline constexpr std::uint8_t kIcmpEchoReply = 0;
+inline constexpr std::uint8_t kIcmpDestUnreach = 3;
 inline constexpr std::uint8_t kIcmpEchoRequest = 8;
+inline constexpr std::uint8_t kIcmpTimestampRequest = 13;
+inline constexpr std::uint8_t kIcmpHostUnreach = 1; // codes of kIcmpDestUnreach
+inline constexpr std::uint8_t kIcmpPortUnreach = 3;
+inline constexpr std::uint8_t kIcmpv6DestUnreach = 1;
+inline constexpr std::uint8_t kIcmpv6PortUnreach = 4; // a code of kIcmpv6DestUnreach
 inline constexpr std::uint8_t kIcmpv6EchoRequest = 128;
+inline constexpr std::uint8_t kIcmpv6EchoReply = 129;
 inline constexpr std::uint8_t kIcmpv6RouterSolicit = 133;
 inline constexpr std::uint8_t kIcmpv6RouterAdvert = 134;
 inline constexpr std::uint8_t kIcmpv6NeighborSolicit = 135;
+inline constexpr std::uint8_t kIcmpv6NeighborAdvert = 136;
 
+inline constexpr std::uint8_t kTcpFin = 0x01;
 inline constexpr std::uint8_t kTcpSyn = 0x02;
+inline constexpr std::uint8_t kTcpRst = 0x04;
+inline constexpr std::uint8_t kTcpPsh = 0x08;
 inline constexpr std::uint8_t kTcpAck = 0x10;
+inline constexpr std::uint8_t kTcpUrg = 0x20;
 
 class PacketBuilder {
 public:

@@ -20,9 +20,13 @@ struct PortMaps {
   bpf_map* fdb = nullptr;
   bpf_map* arp = nullptr;
   bpf_map* spoof_v4 = nullptr;
+  bpf_map* spoof_v6 = nullptr;
   bpf_map* port_macs = nullptr;
   bpf_map* flood = nullptr;
   bpf_map* stats = nullptr;
+  bpf_map* sg_l4 = nullptr;
+  bpf_map* sg_remote = nullptr;
+  bpf_map* ct = nullptr;
 };
 
 class PortProgram {
@@ -38,6 +42,11 @@ public:
   bpf_object* object() const;
   bpf_program* program() const;
   const PortMaps& maps() const { return maps_; }
+
+  // Empties every map (the config array is zeroed; read-only data is left
+  // alone), so one loaded program serves many tests: the verifier takes
+  // seconds, an empty map as fresh as a new one takes none.
+  void reset();
 
 private:
   struct Skeleton;

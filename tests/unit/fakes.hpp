@@ -16,7 +16,7 @@
 namespace weft::test {
 
 class FakeDevices : public Devices {
- public:
+public:
   void add(const std::string& name, int ifindex) { devices_[name] = ifindex; }
   void remove(const std::string& name) { devices_.erase(name); }
   std::optional<Device> find(const std::string& name) const override {
@@ -32,12 +32,12 @@ class FakeDevices : public Devices {
     return std::nullopt;
   }
 
- private:
+private:
   std::map<std::string, int> devices_;
 };
 
 class FakeAttacher : public Attacher {
- public:
+public:
   void attach(const std::string& device, int ifindex) override {
     attached[device] = ifindex;
     ++attaches;

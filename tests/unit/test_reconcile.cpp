@@ -31,13 +31,13 @@ std::string document(const std::vector<std::string>& ports) {
   return doc + "]}";
 }
 
-const std::string kPortA1 = port_json("a1000000-0000-4000-8000-000000000001", "net-a",
-                                      "fa:16:3e:00:00:01", "10.0.0.1");
-const std::string kPortA2 = port_json("a2000000-0000-4000-8000-000000000002", "net-a",
-                                      "fa:16:3e:00:00:02", "10.0.0.2");
+const std::string kPortA1 =
+    port_json("a1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:01", "10.0.0.1");
+const std::string kPortA2 =
+    port_json("a2000000-0000-4000-8000-000000000002", "net-a", "fa:16:3e:00:00:02", "10.0.0.2");
 // Same MAC and IP as A1, other tenant.
-const std::string kPortB1 = port_json("b1000000-0000-4000-8000-000000000001", "net-b",
-                                      "fa:16:3e:00:00:01", "10.0.0.1");
+const std::string kPortB1 =
+    port_json("b1000000-0000-4000-8000-000000000001", "net-b", "fa:16:3e:00:00:01", "10.0.0.1");
 const std::string kRemoteA3 = port_json("a3000000-0000-4000-8000-000000000003", "net-a",
                                         "fa:16:3e:00:00:03", "10.0.0.3", "node2");
 
@@ -129,9 +129,9 @@ TEST(Compile, ArpResponderKnowsRemotePortsButFdbOnlyLocalOnes) {
 
 TEST(Compile, AllowedPairCidrBecomesAnLpmPrefixWithThePairsMac) {
   Harness h;
-  std::string port = port_json("a1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:01",
-                               "10.0.0.1", "node1",
-                               R"(,"allowed_address_pairs":[{"ip_address":"10.0.0.128/25","mac_address":"fa:16:3e:00:00:99"}])");
+  std::string port = port_json(
+      "a1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:01", "10.0.0.1", "node1",
+      R"(,"allowed_address_pairs":[{"ip_address":"10.0.0.128/25","mac_address":"fa:16:3e:00:00:99"}])");
   h.apply(document({port}));
   weft_spoof_v4_key key{};
   key.prefixlen = WEFT_SPOOF_V4_FIXED_BITS + 25;
@@ -147,6 +147,27 @@ TEST(Compile, AllowedPairCidrBecomesAnLpmPrefixWithThePairsMac) {
   auto fdb = fdb_entry(h, fdb_key(1, "fa:16:3e:00:00:99"));
   ASSERT_TRUE(fdb);
   EXPECT_EQ(fdb->ifindex, 11u);
+}
+
+TEST(Compile, Ipv6SourcesAreFixedIpsPairsAndTheEui64LinkLocal) {
+  Harness h;
+  std::string port =
+      port_json("a1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:01", "10.0.0.1",
+                "node1", R"(,"allowed_address_pairs":[{"ip_address":"fd00::/64"}])");
+  h.apply(document({port}));
+  auto has = [&](const char* ip, int len) {
+    weft_spoof_v6_key key{};
+    key.prefixlen = WEFT_SPOOF_V6_FIXED_BITS + len;
+    key.ifindex = 11;
+    std::memcpy(key.mac, Mac::parse("fa:16:3e:00:00:01")->bytes.data(), 6);
+    std::memcpy(key.ip, IpAddr::parse(ip)->bytes.data(), 16);
+    return Map<weft_spoof_v6_key, std::uint8_t>(h.maps[WEFT_MAP_SPOOF_V6]).get(key).has_value();
+  };
+  // fa:16:3e:00:00:01 -> fe80::f816:3eff:fe00:1 (the universal/local bit flipped).
+  EXPECT_TRUE(has("fe80::f816:3eff:fe00:1", 128));
+  EXPECT_TRUE(has("fd00::", 64));
+  EXPECT_FALSE(has("fe80::f816:3eff:fe00:2", 128));
+  EXPECT_EQ(h.maps[WEFT_MAP_SPOOF_V6].dump().size(), 2u);
 }
 
 TEST(Compile, PortSecurityOffWritesNoAntiSpoofingEntries) {
@@ -178,14 +199,15 @@ TEST(Reconcile, AddingAPortWritesOnlyItsEntries) {
   Harness h;
   h.apply(document({kPortA1, kPortB1}));
   Plan plan = h.apply(document({kPortA1, kPortA2, kPortB1}));
-  // A2: ports, fdb, arp, port_macs, spoof_v4 added; net-a's flood list changed.
+  // A2: ports, fdb, arp, port_macs, spoof_v4 and its link-local spoof_v6
+  // entry added; net-a's flood list changed.
   int added = 0, changed = 0;
   for (const auto& c : plan.changes) {
     added += c.kind == MapChange::Kind::Add;
     changed += c.kind == MapChange::Kind::Change;
     EXPECT_NE(c.kind, MapChange::Kind::Remove);
   }
-  EXPECT_EQ(added, 5);
+  EXPECT_EQ(added, 6);
   EXPECT_EQ(changed, 1);
   ASSERT_EQ(plan.attach.size(), 1u);
   EXPECT_EQ(plan.attach[0].device, "tapa2000000-00");
@@ -211,8 +233,8 @@ TEST(Reconcile, RemovedPortIsDetachedAndItsEntriesAndCountersGo) {
 
 TEST(Reconcile, PortWithoutDeviceWaitsAndAttachesOnceItExists) {
   Harness h;
-  std::string late = port_json("c1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:07",
-                               "10.0.0.7");
+  std::string late =
+      port_json("c1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:07", "10.0.0.7");
   Plan plan = h.apply(document({kPortA1, late}));
   ASSERT_EQ(plan.waiting.size(), 1u);
   EXPECT_EQ(plan.waiting[0].device, "tapc1000000-00");
@@ -235,7 +257,8 @@ TEST(Reconcile, NetIdsStayStableWhenNetworksComeAndGo) {
   std::string only_b = R"({"networks":[
     {"id":"net-b","name":"b","provider:network_type":"vxlan","provider:segmentation_id":200}],
    "subnets":[{"id":"sub-b","network_id":"net-b","cidr":"10.0.0.0/24"}],
-   "ports":[)" + kPortB1 + "]}";
+   "ports":[)" + kPortB1 +
+                       "]}";
   h.apply(only_b);
   EXPECT_EQ(h.records.load()->net_ids.at("net-b"), 2u);
   EXPECT_EQ(h.records.load()->net_ids.count("net-a"), 0u);
