@@ -44,8 +44,11 @@ void check(int err, const char* what) {
     throw std::runtime_error(std::string(what) + ": " + std::strerror(err < 0 ? -err : errno));
 }
 
-std::vector<std::uint8_t> udp_frame(std::size_t payload) {
-  std::vector<std::uint8_t> frame(sizeof(ethhdr) + sizeof(iphdr) + sizeof(udphdr) + payload);
+// Ethernet (A -> B) and IPv4 (saddr -> 10.0.0.2) around `l4_len` bytes of
+// protocol `proto`; returns the frame and where its transport header starts.
+std::vector<std::uint8_t> ipv4_frame(std::uint8_t proto, std::uint32_t saddr_be, std::size_t l4_len,
+                                     std::uint8_t** l4) {
+  std::vector<std::uint8_t> frame(sizeof(ethhdr) + sizeof(iphdr) + l4_len);
   auto* eth = reinterpret_cast<ethhdr*>(frame.data());
   std::memcpy(eth->h_dest, kMacB, 6);
   std::memcpy(eth->h_source, kMacA, 6);
@@ -54,11 +57,18 @@ std::vector<std::uint8_t> udp_frame(std::size_t payload) {
   ip->version = 4;
   ip->ihl = 5;
   ip->ttl = 64;
-  ip->protocol = IPPROTO_UDP;
+  ip->protocol = proto;
   ip->tot_len = htons(static_cast<std::uint16_t>(frame.size() - sizeof(ethhdr)));
-  ip->saddr = inet_addr("10.0.0.1");
+  ip->saddr = saddr_be;
   ip->daddr = inet_addr("10.0.0.2");
-  auto* udp = reinterpret_cast<udphdr*>(ip + 1);
+  *l4 = reinterpret_cast<std::uint8_t*>(ip + 1);
+  return frame;
+}
+
+std::vector<std::uint8_t> udp_frame(std::size_t payload) {
+  std::uint8_t* l4;
+  auto frame = ipv4_frame(IPPROTO_UDP, inet_addr("10.0.0.1"), sizeof(udphdr) + payload, &l4);
+  auto* udp = reinterpret_cast<udphdr*>(l4);
   udp->source = htons(40000);
   udp->dest = htons(5201);
   udp->len = htons(static_cast<std::uint16_t>(sizeof(udphdr) + payload));
@@ -86,20 +96,9 @@ double median(std::vector<double> v) {
 
 // A TCP SYN from 172.16.x.y to 10.0.0.2:port, as the first packet of a connection.
 std::vector<std::uint8_t> tcp_syn(std::uint32_t src_ip_be, std::uint16_t dport) {
-  std::vector<std::uint8_t> frame(sizeof(ethhdr) + sizeof(iphdr) + sizeof(tcphdr));
-  auto* eth = reinterpret_cast<ethhdr*>(frame.data());
-  std::memcpy(eth->h_dest, kMacB, 6);
-  std::memcpy(eth->h_source, kMacA, 6);
-  eth->h_proto = htons(ETH_P_IP);
-  auto* ip = reinterpret_cast<iphdr*>(eth + 1);
-  ip->version = 4;
-  ip->ihl = 5;
-  ip->ttl = 64;
-  ip->protocol = IPPROTO_TCP;
-  ip->tot_len = htons(static_cast<std::uint16_t>(frame.size() - sizeof(ethhdr)));
-  ip->saddr = src_ip_be;
-  ip->daddr = inet_addr("10.0.0.2");
-  auto* tcp = reinterpret_cast<tcphdr*>(ip + 1);
+  std::uint8_t* l4;
+  auto frame = ipv4_frame(IPPROTO_TCP, src_ip_be, sizeof(tcphdr), &l4);
+  auto* tcp = reinterpret_cast<tcphdr*>(l4);
   tcp->source = htons(40000);
   tcp->dest = htons(dport);
   tcp->doff = 5;
@@ -276,7 +275,6 @@ int main(int argc, char** argv) {
     check(bpf_map__update_elem(port->maps.ports, &kSource, 4, &src, sizeof(src), 0), "ports");
     check(bpf_map__update_elem(port->maps.ports, &kTarget, 4, &dst, sizeof(dst), 0), "ports");
     int single_runs = std::max(200, repeat / 100);
-    std::vector<double> forward_first;
     // Forwarding path (no groups on the receiver), timed the same way.
     weft_port open = dst;
     open.flags = WEFT_PORT_UP;
@@ -321,7 +319,6 @@ int main(int argc, char** argv) {
       clear_map(port->maps.ct);
       time_prog(port_fd, refused, 1, 2 /* TC_ACT_SHOT */);
     }
-    (void)forward_first;
 
     bench_redirect_bpf__destroy(base);
     port_bpf__destroy(port);

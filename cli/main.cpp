@@ -109,19 +109,10 @@ void node_uninstall(const Globals& g) {
 void node_show(const Globals& g) {
   Session session(layout_of(g));
   json out = inspect_node(session);
-  if (g.format.json) {
-    print_json(out, g.format);
-    return;
-  }
-  json summary = out;
-  summary.erase("attachments");
-  print_object(summary, g.format);
-  if (out.contains("attachments")) {
-    std::cout << "\n";
-    print_table(out["attachments"],
-                {field("DEVICE", "device"), field("IFINDEX", "ifindex"), field("HOOK", "hook"),
-                 field("MODE", "mode"), field("PROG_ID", "prog_id")});
-  }
+  print_detail(out, "attachments", out.value("attachments", json()),
+               {field("DEVICE", "device"), field("IFINDEX", "ifindex"), field("HOOK", "hook"),
+                field("MODE", "mode"), field("PROG_ID", "prog_id")},
+               g.format);
 }
 
 // ---- apply ---------------------------------------------------------------
@@ -186,19 +177,12 @@ void port_list(const Globals& g) {
 void port_show(const Globals& g, const std::string& id) {
   Session session(layout_of(g));
   json port = inspect_port(session, id);
-  if (g.format.json) {
-    print_json(port, g.format);
-    return;
-  }
-  json summary = port;
-  summary.erase("counters");
-  print_object(summary, g.format);
-  std::cout << "\n";
   json rows = json::array();
   for (const auto& [reason, c] : port["counters"].items())
     rows.push_back({{"reason", reason}, {"packets", c["packets"]}, {"bytes", c["bytes"]}});
-  print_table(rows,
-              {field("REASON", "reason"), field("PACKETS", "packets"), field("BYTES", "bytes")});
+  print_detail(port, "counters", rows,
+               {field("REASON", "reason"), field("PACKETS", "packets"), field("BYTES", "bytes")},
+               g.format);
 }
 
 void fdb_list(const Globals& g) {
@@ -252,17 +236,10 @@ void sg_list(const Globals& g) {
 void sg_show(const Globals& g, const std::string& id) {
   Session session(layout_of(g));
   json group = inspect_group(session, id);
-  if (g.format.json) {
-    print_json(group, g.format);
-    return;
-  }
-  json summary = group;
-  summary.erase("rules");
-  print_object(summary, g.format);
-  std::cout << "\n";
-  print_table(group["rules"],
-              {field("ID", "id"), field("DIRECTION", "direction"), field("ETHERTYPE", "ethertype"),
-               field("PROTOCOL", "protocol"), field("PORTS", "ports"), field("REMOTE", "remote")});
+  print_detail(group, "rules", group["rules"],
+               {field("ID", "id"), field("DIRECTION", "direction"), field("ETHERTYPE", "ethertype"),
+                field("PROTOCOL", "protocol"), field("PORTS", "ports"), field("REMOTE", "remote")},
+               g.format);
 }
 
 void ct_list(const Globals& g, const std::string& port, const std::string& network) {

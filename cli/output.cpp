@@ -89,4 +89,20 @@ void print_object(const nlohmann::json& object, const Format& format) {
     std::cout << k << ":" << std::string(width - k.size() + 1, ' ') << text(v) << "\n";
 }
 
+void print_detail(const nlohmann::json& object, const std::string& nested,
+                  const nlohmann::json& rows, const std::vector<Column>& columns,
+                  const Format& format) {
+  if (format.json) {
+    print_json(object, format);
+    return;
+  }
+  nlohmann::json summary = object;
+  summary.erase(nested);
+  print_object(summary, format);
+  if (!rows.is_null()) {
+    std::cout << "\n";
+    print_table(rows, columns);
+  }
+}
+
 } // namespace weft::cli

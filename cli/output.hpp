@@ -31,5 +31,10 @@ void print_rows(const nlohmann::json& rows, const std::vector<Column>& columns,
                 const Format& format);
 // `key: value` lines for one object.
 void print_object(const nlohmann::json& object, const Format& format);
+// -j: `object` as is. Otherwise its fields but `nested`, a blank line, and
+// `rows` (the nested list, as rows) as a table.
+void print_detail(const nlohmann::json& object, const std::string& nested,
+                  const nlohmann::json& rows, const std::vector<Column>& columns,
+                  const Format& format);
 
 } // namespace weft::cli

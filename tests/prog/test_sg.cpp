@@ -1005,8 +1005,7 @@ TEST_F(SgTest, Icmpv6EchoReplyNeedsNoRuleOnThePinger) {
   set_policy(b, kServerPolicy, true);
   Bytes request = icmp6(a, b, kIcmpv6EchoRequest, 0, {0x12, 0x34, 0, 1});
   Bytes reply = icmp6(b, a, kIcmpv6EchoReply, 0, {0x12, 0x34, 0, 1});
-  const CtKey key =
-      ct_key6(kBlue, kIpProtoIcmpv6, link_local(a.mac), 0x1234, link_local(b.mac), 0);
+  const CtKey key = ct_key6(kBlue, kIpProtoIcmpv6, link_local(a.mac), 0x1234, link_local(b.mac), 0);
 
   ASSERT_EQ(run(a, request).retval, TC_ACT_REDIRECT);
   EXPECT_EQ(connection(key), (CtState{WEFT_CT_NEW, true, 0, b.ifindex, 1, 0, request.size(), 0, 0,
