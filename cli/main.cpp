@@ -238,7 +238,8 @@ void sg_show(const Globals& g, const std::string& id) {
   json group = inspect_group(session, id);
   print_detail(group, "rules", group["rules"],
                {field("ID", "id"), field("DIRECTION", "direction"), field("ETHERTYPE", "ethertype"),
-                field("PROTOCOL", "protocol"), field("PORTS", "ports"), field("REMOTE", "remote")},
+                field("PROTOCOL", "protocol"), field("PORTS", "ports"), field("REMOTE", "remote"),
+                field("HITS", "hits")},
                g.format);
 }
 

@@ -156,6 +156,10 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     auto av = from_bytes<weft_arp_entry>(value);
     k = {{"net_id", ak.net_id}, {"ip", ipv4_str(ak.ip)}};
     v = {{"mac", mac_str(av.mac)}};
+  } else if (map == WEFT_MAP_SG_HITS) {
+    auto hk = from_bytes<weft_sg_hit_key>(key);
+    k = {{"policy", hk.policy}, {"rule", hk.rule}};
+    v = {{"hits", from_bytes<std::uint64_t>(value)}};
   } else if (map == WEFT_MAP_SPOOF_V6) {
     auto sk = from_bytes<weft_spoof_v6_key>(key);
     k = {{"ifindex", sk.ifindex},

@@ -245,9 +245,19 @@ json inspect_maps(Session& session) {
 json dump_map(Session& session, const std::string& name) {
   auto& m = session.map(name);
   json rows = json::array();
+  // Per-CPU maps are shown summed over CPUs.
   if (name == WEFT_MAP_STATS) {
     for (const auto& key : m.keys())
       rows.push_back(decode_entry(name, key, to_bytes(sum_counter(m, key))));
+    return rows;
+  }
+  if (name == WEFT_MAP_SG_HITS) {
+    for (const auto& key : m.keys()) {
+      std::uint64_t hits = 0;
+      for (const auto& cpu : m.lookup_percpu(key))
+        hits += from_bytes<std::uint64_t>(cpu);
+      rows.push_back(decode_entry(name, key, to_bytes(hits)));
+    }
     return rows;
   }
   for (const auto& [key, value] : m.dump())
@@ -347,6 +357,26 @@ json rule_row(const SecurityGroupRule& rule) {
   return row;
 }
 
+// Hits of each rule of `group` (by its position in the group), summed over
+// the node's policies that include the group and over CPUs.
+std::vector<std::uint64_t> rule_hits(Session& session, const SecurityGroup& group) {
+  std::vector<std::uint64_t> hits(group.rules.size(), 0);
+  const State& state = session.applied();
+  auto policies = assign_policies(state, session.layout().node, session.record().policy_ids);
+  auto& map = session.map(WEFT_MAP_SG_HITS);
+  for (const auto& policy : policies.list)
+    for (std::uint32_t r = 0; r < policy.rules.size(); ++r) {
+      if (policy.rule_group[r] != group.id)
+        continue;
+      auto position = static_cast<std::size_t>(policy.rules[r] - group.rules.data());
+      if (position >= hits.size())
+        continue;
+      for (const auto& cpu : map.lookup_percpu(to_bytes(weft_sg_hit_key{policy.id, r})))
+        hits[position] += from_bytes<std::uint64_t>(cpu);
+    }
+  return hits;
+}
+
 json group_row(Session& session, const SecurityGroup& group) {
   json users = json::array();
   for (const auto& port : session.applied().ports)
@@ -354,8 +384,12 @@ json group_row(Session& session, const SecurityGroup& group) {
       if (id == group.id)
         users.push_back(port.id);
   json rules = json::array();
-  for (const auto& rule : group.rules)
-    rules.push_back(rule_row(rule));
+  auto hits = rule_hits(session, group);
+  for (std::size_t i = 0; i < group.rules.size(); ++i) {
+    json row = rule_row(group.rules[i]);
+    row["hits"] = hits[i];
+    rules.push_back(row);
+  }
   return {{"id", group.id},
           {"name", group.name},
           {"stateful", group.stateful},

@@ -100,13 +100,20 @@ Plan Fabric::plan(const State& state) const {
 
 // Conntrack entries admitted under older rules are checked again once the
 // rules that a port uses, or which policy it uses, have changed.
+// Rule hits are counted by rule number, and rules are renumbered when they
+// change: the counts start again then.
 void Fabric::bump_sg_generation_if_needed(const Plan& plan) {
-  bool rules_changed = false;
-  for (const auto& change : plan.changes)
-    rules_changed |= change.map == WEFT_MAP_SG_L4 || change.map == WEFT_MAP_SG_REMOTE ||
-                     change.map == WEFT_MAP_PORTS;
+  bool rules_changed = false, policy_changed = false;
+  for (const auto& change : plan.changes) {
+    rules_changed |= change.map == WEFT_MAP_SG_L4 || change.map == WEFT_MAP_SG_REMOTE;
+    policy_changed |= change.map == WEFT_MAP_PORTS;
+  }
+  if (auto hits = maps_.find(WEFT_MAP_SG_HITS);
+      rules_changed && hits != maps_.end() && hits->second)
+    for (const auto& key : hits->second->keys())
+      hits->second->erase(key);
   auto it = maps_.find(WEFT_MAP_CONFIG);
-  if (!rules_changed || it == maps_.end() || !it->second)
+  if (!(rules_changed || policy_changed) || it == maps_.end() || !it->second)
     return;
   Map<std::uint32_t, weft_node_config> config(*it->second);
   auto node = config.get(0).value_or(weft_node_config{});

@@ -47,7 +47,7 @@ struct Plan {
 };
 
 // The maps a Fabric works on, by name: every name of reconciled_maps(),
-// WEFT_MAP_STATS and WEFT_MAP_CONFIG.
+// WEFT_MAP_STATS, WEFT_MAP_CONFIG and WEFT_MAP_SG_HITS.
 using MapSet = std::map<std::string, MapIo*>;
 
 class Fabric {

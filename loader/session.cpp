@@ -21,6 +21,7 @@ MapSet Session::fabric_maps() {
     set[name] = &map(name);
   set[WEFT_MAP_STATS] = &map(WEFT_MAP_STATS);
   set[WEFT_MAP_CONFIG] = &map(WEFT_MAP_CONFIG);
+  set[WEFT_MAP_SG_HITS] = &map(WEFT_MAP_SG_HITS);
   return set;
 }
 

@@ -30,6 +30,7 @@
 #define WEFT_MAP_SG_REMOTE "sg_remote"
 #define WEFT_MAP_CT "ct"
 #define WEFT_MAP_FRAGS "frags"
+#define WEFT_MAP_SG_HITS "sg_hits"
 
 /* Capacities. The loader checks a document against them before writing. */
 #define WEFT_MAX_PORTS 4096
@@ -234,6 +235,18 @@ struct weft_rule_set {
   __u64 summary[WEFT_SG_SUMMARY_WORDS]; /* bit w: words[w] != 0 */
   __u64 words[WEFT_SG_WORDS];           /* bit r: rule r of the policy */
 };
+
+/*
+ * WEFT_MAP_SG_HITS: PERCPU_HASH, __u64 value. How often each rule of a policy
+ * decided a packet (the lowest-numbered rule that matched): every packet of a
+ * stateless port, the first packet of a connection, each re-check. Cleared
+ * by the loader whenever rules change, since rules are renumbered then.
+ */
+struct weft_sg_hit_key {
+  __u32 policy;
+  __u32 rule;
+};
+#define WEFT_MAX_SG_HITS 65536
 
 /*
  * WEFT_MAP_SG_L4: LPM_TRIE. Protocol and destination port range of rules,

@@ -104,6 +104,14 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } sg_remote SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, WEFT_MAX_SG_HITS);
+  __type(key, struct weft_sg_hit_key);
+  __type(value, __u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sg_hits SEC(".maps");
+
 /* max_entries is set by the loader from the node configuration. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -28,6 +28,7 @@ static __always_inline __u32 lowest_bit(__u64 low) {
  * the intersection's loops cost nothing to verify more than once.
  */
 __noinline int rule_sets_intersect(const struct weft_rule_set* a, const struct weft_rule_set* b) {
+  /* Returns the lowest rule in both sets plus one, or 0 when they do not meet. */
   if (!a || !b)
     return 0;
   for (__u32 s = 0; s < WEFT_SG_SUMMARY_WORDS; s++) {
@@ -36,12 +37,26 @@ __noinline int rule_sets_intersect(const struct weft_rule_set* a, const struct w
     for (int k = 0; k < 64 && candidates; k++) {
       __u32 w = (s * 64 + lowest_bit(candidates & -candidates)) & (WEFT_SG_WORDS - 1);
 
-      if (a->words[w] & b->words[w])
-        return 1;
+      __u64 both = a->words[w] & b->words[w];
+
+      if (both)
+        return (int)(w * 64 + lowest_bit(both & -both)) + 1;
       candidates &= candidates - 1;
     }
   }
   return 0;
+}
+
+/* How often each rule decided a packet; per CPU, so no atomics. */
+static __always_inline void count_hit(__u32 policy, __u32 rule) {
+  struct weft_sg_hit_key key = {.policy = policy, .rule = rule};
+  __u64* hits = bpf_map_lookup_elem(&sg_hits, &key);
+  __u64 one = 1;
+
+  if (hits)
+    *hits += 1;
+  else
+    bpf_map_update_elem(&sg_hits, &key, &one, BPF_NOEXIST);
 }
 
 /*
@@ -65,6 +80,7 @@ __noinline int sg_admits(__u32 policy, __u32 direction, const struct tuple* t, _
       .direction = direction,
   };
   struct weft_rule_set *by_l4, *by_remote;
+  int rule;
 
   if (!policy || !t)
     return 0;
@@ -86,5 +102,9 @@ __noinline int sg_admits(__u32 policy, __u32 direction, const struct tuple* t, _
   by_remote = bpf_map_lookup_elem(&sg_remote, &rk);
   if (!by_remote)
     return 0;
-  return rule_sets_intersect(by_l4, by_remote);
+  rule = rule_sets_intersect(by_l4, by_remote);
+  if (!rule)
+    return 0;
+  count_hit(policy, rule - 1);
+  return 1;
 }

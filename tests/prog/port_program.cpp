@@ -64,6 +64,7 @@ PortProgram::PortProgram() {
   maps_.stats = skel->maps.stats;
   maps_.sg_l4 = skel->maps.sg_l4;
   maps_.sg_remote = skel->maps.sg_remote;
+  maps_.sg_hits = skel->maps.sg_hits;
   maps_.ct = skel->maps.ct;
 }
 

@@ -27,6 +27,7 @@ struct PortMaps {
   bpf_map* sg_l4 = nullptr;
   bpf_map* sg_remote = nullptr;
   bpf_map* ct = nullptr;
+  bpf_map* sg_hits = nullptr;
 };
 
 class PortProgram {

@@ -11,6 +11,7 @@
 // verdict is read from the return code (TC_ACT_REDIRECT or TC_ACT_SHOT), the
 // counters, and the ct map.
 #include <arpa/inet.h>
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
 #include <time.h>
@@ -602,6 +603,35 @@ TEST_F(SgTest, PortRangeRuleAdmitsItsRangeOnly) {
   }
   EXPECT_EQ(run(a, udp(a, b, 40000, 80)).retval, TC_ACT_SHOT); // another protocol
   EXPECT_EQ(counts(), forwarded(a, b, 4) + one(b, WEFT_DROP_SG_INGRESS, 4));
+}
+
+// Each admitted first packet counts a hit on the lowest rule that matched it.
+TEST_F(SgTest, TheDecidingRuleCountsAHit) {
+  put_sg_l4(kServerPolicy, WEFT_DIR_INGRESS, 4, kIpProtoTcp, 3000, 16, {0, 1});
+  put_sg_l4(kServerPolicy, WEFT_DIR_INGRESS, 4, kIpProtoTcp, 3000, 15, {1});
+  put_sg_remote(kServerPolicy, WEFT_DIR_INGRESS, "10.0.0.1/32", {0});
+  put_sg_remote(kServerPolicy, WEFT_DIR_INGRESS, "10.0.0.3/32", {1});
+  set_policy(b, kServerPolicy, true);
+  auto hits = [&](std::uint32_t rule) {
+    weft_sg_hit_key key{kServerPolicy, rule};
+    std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(libbpf_num_possible_cpus()));
+    if (bpf_map__lookup_elem(maps().sg_hits, &key, sizeof key, per_cpu.data(),
+                             per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
+      return std::uint64_t{0};
+    std::uint64_t sum = 0;
+    for (auto n : per_cpu)
+      sum += n;
+    return sum;
+  };
+
+  ASSERT_EQ(run(a, tcp(a, b, 40000, 3000, kTcpSyn)).retval, TC_ACT_REDIRECT); // rule 0
+  ASSERT_EQ(run(c, tcp(c, b, 40000, 3001, kTcpSyn)).retval, TC_ACT_REDIRECT); // rule 1
+  ASSERT_EQ(run(c, tcp(c, b, 40001, 3000, kTcpSyn)).retval, TC_ACT_REDIRECT); // rule 1
+  // The established reply decides nothing: conntrack admits it.
+  ASSERT_EQ(run(b, tcp(b, a, 3000, 40000, kTcpSyn | kTcpAck)).retval, TC_ACT_REDIRECT);
+  ASSERT_EQ(run(a, tcp(a, b, 40000, 3001, kTcpSyn)).retval, TC_ACT_SHOT); // no rule
+  EXPECT_EQ(hits(0), 1u);
+  EXPECT_EQ(hits(1), 2u);
 }
 
 TEST_F(SgTest, OverlappingRulesEachAdmitTheirOwnClients) {

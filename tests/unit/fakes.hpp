@@ -63,6 +63,7 @@ struct FakeMaps {
     for (const auto& name : reconciled_maps())
       maps.emplace(name, std::make_unique<MemoryMap>(name));
     maps.emplace(WEFT_MAP_STATS, std::make_unique<MemoryMap>(WEFT_MAP_STATS));
+    maps.emplace(WEFT_MAP_SG_HITS, std::make_unique<MemoryMap>(WEFT_MAP_SG_HITS));
   }
   MapSet set() {
     MapSet out;

@@ -279,6 +279,30 @@ TEST(Reconcile, DeviceRecreatedWithANewIfindexMovesThePort) {
   EXPECT_EQ(fdb->ifindex, 42u);
 }
 
+// Rule hits are counted by rule number: they start again when the rules
+// change, and stay when only something else does.
+TEST(Reconcile, RuleHitsStartAgainWhenRulesChange) {
+  Harness h;
+  auto doc = [&](const std::string& port, const std::string& extra_port) {
+    std::string d =
+        document({port_json("a1000000-0000-4000-8000-000000000001", "net-a", "fa:16:3e:00:00:01",
+                            "10.0.0.1", "node1", R"(,"security_groups":["web"])"),
+                  extra_port});
+    d.pop_back();
+    return d + R"(,"security_groups":[{"id":"web","security_group_rules":[)" + port + "]}]}";
+  };
+  const std::string tcp80 =
+      R"({"direction":"ingress","protocol":"tcp","port_range_min":80,"port_range_max":80})";
+  const std::string tcp81 =
+      R"({"direction":"ingress","protocol":"tcp","port_range_min":81,"port_range_max":81})";
+  h.apply(doc(tcp80, kPortB1));
+  Map<weft_sg_hit_key, std::uint64_t>(h.maps[WEFT_MAP_SG_HITS]).put({1, 0}, 5);
+  h.apply(doc(tcp80, kPortA2)); // ports change, rules do not
+  EXPECT_EQ(h.maps[WEFT_MAP_SG_HITS].dump().size(), 1u);
+  h.apply(doc(tcp81, kPortA2));
+  EXPECT_TRUE(h.maps[WEFT_MAP_SG_HITS].dump().empty());
+}
+
 TEST(Diff, ReportsAddsChangesAndRemovals) {
   std::map<Bytes, Bytes> desired = {{{1}, {10}}, {{2}, {20}}};
   std::map<Bytes, Bytes> actual = {{{2}, {21}}, {{3}, {30}}};
