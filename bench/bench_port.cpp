@@ -47,10 +47,10 @@ void check(int err, const char* what) {
 // Ethernet (A -> B) and IPv4 (saddr -> 10.0.0.2) around `l4_len` bytes of
 // protocol `proto`; returns the frame and where its transport header starts.
 std::vector<std::uint8_t> ipv4_frame(std::uint8_t proto, std::uint32_t saddr_be, std::size_t l4_len,
-                                     std::uint8_t** l4) {
+                                     std::uint8_t** l4, const std::uint8_t* dst_mac = kMacB) {
   std::vector<std::uint8_t> frame(sizeof(ethhdr) + sizeof(iphdr) + l4_len);
   auto* eth = reinterpret_cast<ethhdr*>(frame.data());
-  std::memcpy(eth->h_dest, kMacB, 6);
+  std::memcpy(eth->h_dest, dst_mac, 6);
   std::memcpy(eth->h_source, kMacA, 6);
   eth->h_proto = htons(ETH_P_IP);
   auto* ip = reinterpret_cast<iphdr*>(eth + 1);
@@ -95,9 +95,10 @@ double median(std::vector<double> v) {
 }
 
 // A TCP SYN from 172.16.x.y to 10.0.0.2:port, as the first packet of a connection.
-std::vector<std::uint8_t> tcp_syn(std::uint32_t src_ip_be, std::uint16_t dport) {
+std::vector<std::uint8_t> tcp_syn(std::uint32_t src_ip_be, std::uint16_t dport,
+                                  const std::uint8_t* dst_mac) {
   std::uint8_t* l4;
-  auto frame = ipv4_frame(IPPROTO_TCP, src_ip_be, sizeof(tcphdr), &l4);
+  auto frame = ipv4_frame(IPPROTO_TCP, src_ip_be, sizeof(tcphdr), &l4, dst_mac);
   auto* tcp = reinterpret_cast<tcphdr*>(l4);
   tcp->source = htons(40000);
   tcp->dest = htons(dport);
@@ -106,12 +107,12 @@ std::vector<std::uint8_t> tcp_syn(std::uint32_t src_ip_be, std::uint16_t dport) 
   return frame;
 }
 
-// rule i: ingress TCP to port 1000 + i from 172.16.0.0 + i (a /32); a packet
-// matching the last rule is the first packet measured.
-weft::State group_with_rules(std::size_t n) {
-  weft::State state;
+// Group "g<n>" with n rules, rule i: ingress TCP to port 1000 + i from
+// 172.16.0.0 + i (a /32), used by port "p<n>"; a packet matching the last
+// rule is the first packet measured.
+void add_group_with_rules(weft::State& state, std::size_t n) {
   weft::SecurityGroup group;
-  group.id = "bench";
+  group.id = "g" + std::to_string(n);
   group.stateful = true;
   for (std::size_t i = 0; i < n; ++i) {
     weft::SecurityGroupRule rule;
@@ -124,11 +125,10 @@ weft::State group_with_rules(std::size_t n) {
   }
   state.security_groups.push_back(group);
   weft::Port port;
-  port.id = "bench-port";
+  port.id = "p" + std::to_string(n);
   port.host_id = "bench";
-  port.security_groups = {"bench"};
+  port.security_groups = {group.id};
   state.ports.push_back(port);
-  return state;
 }
 
 void clear_map(bpf_map* map) {
@@ -137,7 +137,7 @@ void clear_map(bpf_map* map) {
     bpf_map__delete_elem(map, next.data(), next.size(), 0);
 }
 
-void load_rules(port_bpf* port, const weft::State& state) {
+weft::Policies load_rules(port_bpf* port, const weft::State& state) {
   clear_map(port->maps.sg_l4);
   clear_map(port->maps.sg_remote);
   clear_map(port->maps.ct);
@@ -149,17 +149,26 @@ void load_rules(port_bpf* port, const weft::State& state) {
   for (const auto& [k, v] : maps.remote)
     check(bpf_map__update_elem(port->maps.sg_remote, k.data(), k.size(), v.data(), v.size(), 0),
           "sg_remote");
+  return policies;
 }
 
-// Median ns of single runs, each the first packet of its connection.
-double time_first_packets(port_bpf* port, std::vector<std::uint8_t>& frame, int runs) {
-  std::vector<double> ns;
+// Single runs, each the first packet of its connection, appended to `ns`.
+void time_first_packets(port_bpf* port, std::vector<std::uint8_t>& frame, int runs,
+                        std::vector<double>& ns) {
   for (int i = 0; i < runs; ++i) {
     clear_map(port->maps.ct);
     ns.push_back(time_prog(bpf_program__fd(port->progs.weft_port), frame, 1, 7));
   }
-  return median(ns);
 }
+
+// One receiving port of the security-group benchmark.
+struct Case {
+  std::size_t rules; // 0: the forwarding path, no groups
+  std::uint32_t ifindex;
+  std::uint8_t mac[6];
+  std::vector<std::uint8_t> syn;
+  std::vector<double> first, established;
+};
 
 } // namespace
 
@@ -266,58 +275,78 @@ int main(int argc, char** argv) {
     std::printf("%-44s %10.1f %8.2f\n", "port: anti-spoof + 1 rule + L2 switch", p, p / b);
 
     // --- security groups -------------------------------------------------
-    // The receiving port gets a stateful policy; the sender has port
-    // security off, so its own checks do not enter the figures.
+    // One receiving port per rule count, each with its own stateful policy,
+    // all loaded at once and measured in turns, so that every count sees the
+    // same machine; a port with no groups gives the forwarding path. The
+    // sender has port security off: its own checks stay out of the figures.
     src.flags = WEFT_PORT_UP;
     src.policy = 0;
-    dst.flags = WEFT_PORT_SECURITY | WEFT_PORT_UP | WEFT_PORT_STATEFUL;
-    dst.policy = 1;
     check(bpf_map__update_elem(port->maps.ports, &kSource, 4, &src, sizeof(src), 0), "ports");
-    check(bpf_map__update_elem(port->maps.ports, &kTarget, 4, &dst, sizeof(dst), 0), "ports");
-    int single_runs = std::max(200, repeat / 100);
-    // Forwarding path (no groups on the receiver), timed the same way.
-    weft_port open = dst;
-    open.flags = WEFT_PORT_UP;
-    check(bpf_map__update_elem(port->maps.ports, &kTarget, 4, &open, sizeof(open), 0), "ports");
-    auto syn_plain = tcp_syn(inet_addr("172.16.0.0"), 1000);
-    double forward_single = time_first_packets(port, syn_plain, single_runs);
-    double forward_repeat = median({time_prog(port_fd, syn_plain, repeat, kRedirect),
-                                    time_prog(port_fd, syn_plain, repeat, kRedirect),
-                                    time_prog(port_fd, syn_plain, repeat, kRedirect)});
-    check(bpf_map__update_elem(port->maps.ports, &kTarget, 4, &dst, sizeof(dst), 0), "ports");
-
-    std::printf("\nsecurity groups: TCP SYN to a port whose ingress rules number N; the packet\n"
-                "matches the last rule. first = conntrack miss + match + entry created\n"
-                "(median of %d single runs); established = conntrack hit (median of 3 x %d).\n",
-                single_runs, repeat);
-    std::printf("%-34s %10s %8s\n", "PATH", "NS/PACKET", "RATIO");
-    std::printf("%-34s %10.1f %8.2f\n", "forwarding, single run (no groups)", forward_single, 1.0);
-    std::printf("%-34s %10.1f %8s\n", "forwarding, repeated (no groups)", forward_repeat, "-");
-    double first_10 = 0;
-    for (std::size_t rules : {10u, 100u, 1000u, 10000u}) {
-      load_rules(port, group_with_rules(rules));
-      std::uint32_t last = static_cast<std::uint32_t>(rules - 1);
-      auto syn = tcp_syn(htonl((172u << 24) | (16u << 16) | last),
-                         static_cast<std::uint16_t>(1000 + last));
-      double first = time_first_packets(port, syn, single_runs);
-      if (rules == 10)
-        first_10 = first;
-      // Established: the entry stays, every run hits it.
-      time_prog(port_fd, syn, 1, kRedirect);
-      double established = median({time_prog(port_fd, syn, repeat, kRedirect),
-                                   time_prog(port_fd, syn, repeat, kRedirect),
-                                   time_prog(port_fd, syn, repeat, kRedirect)});
-      char label[64];
-      std::snprintf(label, sizeof(label), "first packet, %zu rules", rules);
-      std::printf("%-34s %10.1f %8.2f   (x%.2f the 10-rule first packet)\n", label, first,
-                  first / forward_single, first / first_10);
-      std::snprintf(label, sizeof(label), "established, %zu rules", rules);
-      std::printf("%-34s %10.1f %8.2f   (vs forwarding, repeated)\n", label, established,
-                  established / forward_repeat);
+    std::vector<Case> cases;
+    weft::State state;
+    for (std::size_t rules : {0u, 10u, 100u, 1000u, 10000u}) {
+      Case c{
+          rules, static_cast<std::uint32_t>(20 + cases.size()), {0xfa, 0x16, 0x3e, 1, 0, 0}, {}, {},
+          {}};
+      c.mac[5] = static_cast<std::uint8_t>(cases.size());
+      if (rules)
+        add_group_with_rules(state, rules);
+      cases.push_back(std::move(c));
+    }
+    auto policies = load_rules(port, state);
+    for (auto& c : cases) {
+      weft_port receiver{};
+      receiver.net_id = 1;
+      receiver.flags = WEFT_PORT_UP;
+      std::memcpy(receiver.mac, c.mac, 6);
+      if (c.rules) {
+        receiver.flags |= WEFT_PORT_SECURITY | WEFT_PORT_STATEFUL;
+        receiver.policy = policies.policy_of("p" + std::to_string(c.rules));
+      }
+      check(bpf_map__update_elem(port->maps.ports, &c.ifindex, 4, &receiver, sizeof(receiver), 0),
+            "ports");
+      weft_fdb_key key{};
+      key.net_id = 1;
+      std::memcpy(key.mac, c.mac, 6);
+      weft_fdb_entry entry{c.ifindex, 0};
+      check(bpf_map__update_elem(port->maps.fdb, &key, sizeof(key), &entry, sizeof(entry), 0),
+            "fdb");
+      std::uint32_t last = c.rules ? static_cast<std::uint32_t>(c.rules - 1) : 0;
+      c.syn = tcp_syn(htonl((172u << 24) | (16u << 16) | last),
+                      static_cast<std::uint16_t>(1000 + last), c.mac);
       // A packet no rule admits is dropped, whatever the count.
-      auto refused = tcp_syn(inet_addr("192.0.2.1"), static_cast<std::uint16_t>(1000 + last));
-      clear_map(port->maps.ct);
-      time_prog(port_fd, refused, 1, 2 /* TC_ACT_SHOT */);
+      if (c.rules) {
+        auto refused =
+            tcp_syn(inet_addr("192.0.2.1"), static_cast<std::uint16_t>(1000 + last), c.mac);
+        clear_map(port->maps.ct);
+        time_prog(port_fd, refused, 1, 2 /* TC_ACT_SHOT */);
+      }
+    }
+    int single_runs = std::max(20, repeat / 2000);
+    for (int r = 0; r < rounds; ++r)
+      for (auto& c : cases) {
+        time_first_packets(port, c.syn, single_runs, c.first);
+        time_prog(port_fd, c.syn, 1, kRedirect); // leaves the entry: established from here
+        c.established.push_back(time_prog(port_fd, c.syn, repeat / 10, kRedirect));
+      }
+
+    std::printf("\nsecurity groups: TCP SYN to a port whose ingress rules number N, matching\n"
+                "the last rule; the counts are loaded together and measured in turns.\n"
+                "first = conntrack miss + match + entry created (median of %d single runs);\n"
+                "established = conntrack hit (median of %d runs of %d packets).\n",
+                rounds * single_runs, rounds, repeat / 10);
+    std::printf("%-12s %14s %9s %9s %16s %9s\n", "RULES", "FIRST NS/PKT", "VS FWD", "VS 10",
+                "ESTABLISHED NS", "VS FWD");
+    double fwd_first = median(cases[0].first), fwd_est = median(cases[0].established);
+    double first_10 = median(cases[1].first);
+    for (const auto& c : cases) {
+      double first = median(c.first), est = median(c.established);
+      std::string label = c.rules ? std::to_string(c.rules) : "none (fwd)";
+      char vs10[16] = "-";
+      if (c.rules)
+        std::snprintf(vs10, sizeof(vs10), "%.2f", first / first_10);
+      std::printf("%-12s %14.1f %9.2f %9s %16.1f %9.2f\n", label.c_str(), first, first / fwd_first,
+                  vs10, est, est / fwd_est);
     }
 
     bench_redirect_bpf__destroy(base);
