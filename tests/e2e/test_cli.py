@@ -36,10 +36,7 @@ class Cli(w.LabTestMixin, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        w.require_root()
-        cls.lab = w.Lab("cli")
-        cls.addClassCleanup(cls.lab.destroy)
-        cls.lab.create()
+        cls.start_lab("cli")
         cls.net, cls.sub = w.make_network("cli-net", 4001, project="tenant-c")
         n, s = cls.net["id"], cls.sub["id"]
         cls.p1 = w.make_port(n, s, "fa:16:3e:c1:00:01", "10.0.0.11", cls.lab.node)

@@ -23,10 +23,7 @@ class L2Fabric(w.LabTestMixin, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        w.require_root()
-        cls.lab = w.Lab("l2")
-        cls.addClassCleanup(cls.lab.destroy)
-        cls.lab.create()
+        cls.start_lab("l2")
         host = cls.lab.node
         cls.net_a, cls.sub_a = w.make_network("tenant-a-net", 1001, project="tenant-a")
         cls.net_b, cls.sub_b = w.make_network("tenant-b-net", 1002, project="tenant-b")

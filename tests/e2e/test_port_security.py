@@ -33,10 +33,7 @@ class PortSecurity(w.LabTestMixin, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        w.require_root()
-        cls.lab = w.Lab("ps")
-        cls.addClassCleanup(cls.lab.destroy)
-        cls.lab.create()
+        cls.start_lab("ps")
         net, sub = w.make_network("secure", 3001)
         host = cls.lab.node
         cls.ports = {

@@ -95,10 +95,7 @@ class SecurityGroupScenarios(w.LabTestMixin, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        w.require_root()
-        cls.lab = w.Lab("sg")
-        cls.addClassCleanup(cls.lab.destroy)
-        cls.lab.create()
+        cls.start_lab("sg")
         host = cls.lab.node
         cls.net_a, cls.sub_a = w.make_network("sg-a", 4001, project="tenant-a")
         cls.net_b, cls.sub_b = w.make_network("sg-b", 4002, project="tenant-b")

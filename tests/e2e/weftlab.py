@@ -967,6 +967,16 @@ if __name__ != "__main__":
 class LabTestMixin:
     """Helpers for unittest.TestCase classes that hold `cls.lab`."""
 
+    @classmethod
+    def start_lab(cls, tag):
+        """Fails without root; makes `cls.lab`, removed when the class ends,
+        also when a test or the set-up fails."""
+        require_root()
+        cls.lab = Lab(tag)
+        cls.addClassCleanup(cls.lab.destroy)
+        cls.lab.create()
+        return cls.lab
+
     def delta(self, before, after):
         return {reason: after.get(reason, 0) - before.get(reason, 0)
                 for reason in set(before) | set(after)}
