@@ -117,6 +117,28 @@ std::string ipv6_str(const std::uint8_t* bytes) {
   return buf;
 }
 
+std::string ip_str(std::uint8_t family, const std::uint8_t* bytes) {
+  if (family != 4)
+    return ipv6_str(bytes);
+  std::uint32_t be;
+  std::memcpy(&be, bytes, 4);
+  return ipv4_str(be);
+}
+
+std::string ct_state_name(std::uint8_t state) {
+  switch (state) {
+  case WEFT_CT_NEW:
+    return "new";
+  case WEFT_CT_ESTABLISHED:
+    return "established";
+  case WEFT_CT_CLOSING:
+    return "closing";
+  case WEFT_CT_CLOSED:
+    return "closed";
+  }
+  return "unknown";
+}
+
 std::string ipv4_str(std::uint32_t be) {
   char buf[INET_ADDRSTRLEN];
   ::inet_ntop(AF_INET, &be, buf, sizeof(buf));
@@ -170,16 +192,12 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
   } else if (map == WEFT_MAP_CT) {
     auto ck = from_bytes<weft_ct_key>(key);
     auto e = from_bytes<weft_ct_entry>(value);
-    auto addr = [&](const std::uint8_t* a) {
-      return ck.family == 4 ? ipv4_str(*reinterpret_cast<const std::uint32_t*>(a)) : ipv6_str(a);
-    };
     k = {{"zone", ck.zone},
          {"family", ck.family == 4 ? "IPv4" : "IPv6"},
          {"protocol", ck.proto},
-         {"a", addr(ck.addr_a) + " port " + std::to_string(ntohs(ck.port_a))},
-         {"b", addr(ck.addr_b) + " port " + std::to_string(ntohs(ck.port_b))}};
-    static const char* states[] = {"?", "new", "established", "closing", "closed"};
-    v = {{"state", states[e.state < 5 ? e.state : 0]},
+         {"a", ip_str(ck.family, ck.addr_a) + " port " + std::to_string(ntohs(ck.port_a))},
+         {"b", ip_str(ck.family, ck.addr_b) + " port " + std::to_string(ntohs(ck.port_b))}};
+    v = {{"state", ct_state_name(e.state)},
          {"originator", e.orig_is_a ? "a" : "b"},
          {"packets", {e.packets[WEFT_CT_ORIG], e.packets[WEFT_CT_REPLY]}},
          {"bytes", {e.bytes[WEFT_CT_ORIG], e.bytes[WEFT_CT_REPLY]}},

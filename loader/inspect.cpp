@@ -399,46 +399,6 @@ json group_row(Session& session, const SecurityGroup& group) {
           {"port_count", users.size()}};
 }
 
-std::string addr_text(std::uint8_t family, const std::uint8_t* bytes) {
-  IpAddr ip;
-  ip.family = family == 4 ? AF_INET : AF_INET6;
-  std::memcpy(ip.bytes.data(), bytes, family == 4 ? 4 : 16);
-  return ip.str();
-}
-
-const char* ct_state_name(std::uint8_t state) {
-  switch (state) {
-  case WEFT_CT_NEW:
-    return "new";
-  case WEFT_CT_ESTABLISHED:
-    return "established";
-  case WEFT_CT_CLOSING:
-    return "closing";
-  case WEFT_CT_CLOSED:
-    return "closed";
-  }
-  return "unknown";
-}
-
-// The datapath's idle timeout of an entry (bpf/lib/ct.h ct_timeout), seconds.
-std::uint64_t ct_timeout_s(const weft_ct_entry& e, std::uint8_t proto) {
-  if (proto == IPPROTO_TCP) {
-    switch (e.state) {
-    case WEFT_CT_NEW:
-      return WEFT_CT_TCP_SYN_TIMEOUT;
-    case WEFT_CT_ESTABLISHED:
-      return WEFT_CT_TCP_ESTABLISHED_TIMEOUT;
-    case WEFT_CT_CLOSING:
-      return WEFT_CT_TCP_CLOSING_TIMEOUT;
-    default:
-      return WEFT_CT_TCP_CLOSED_TIMEOUT;
-    }
-  }
-  if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)
-    return e.state == WEFT_CT_ESTABLISHED ? WEFT_CT_UDP_STREAM_TIMEOUT : WEFT_CT_UDP_TIMEOUT;
-  return WEFT_CT_OTHER_TIMEOUT;
-}
-
 std::uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -498,7 +458,7 @@ json inspect_ct(Session& session, const std::string& port_id, const std::string&
     std::uint16_t sport = ntohs(e.orig_is_a ? key.port_a : key.port_b);
     std::uint16_t dport = ntohs(e.orig_is_a ? key.port_b : key.port_a);
     double idle = now > e.last_seen_ns ? (now - e.last_seen_ns) / 1e9 : 0;
-    std::uint64_t timeout = ct_timeout_s(e, key.proto);
+    std::uint64_t timeout = weft_ct_timeout(e.state, key.proto);
     std::uint64_t idle_s = static_cast<std::uint64_t>(idle);
     if (idle_s > timeout)
       continue; // expired: the datapath no longer uses it, the LRU reclaims it
@@ -507,8 +467,8 @@ json inspect_ct(Session& session, const std::string& port_id, const std::string&
          {"net_id", key.zone},
          {"family", key.family == 4 ? "IPv4" : "IPv6"},
          {"protocol", protocol_text(key.proto)},
-         {"src", addr_text(key.family, src)},
-         {"dst", addr_text(key.family, dst)},
+         {"src", ip_str(key.family, src)},
+         {"dst", ip_str(key.family, dst)},
          {"sport", sport},
          {"dport", dport},
          {"state", ct_state_name(e.state)},

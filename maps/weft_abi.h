@@ -339,6 +339,26 @@ enum weft_ct_state {
 #define WEFT_CT_UDP_STREAM_TIMEOUT 180
 #define WEFT_CT_OTHER_TIMEOUT 30
 
+/* The idle timeout of a connection in `state` of IP protocol `proto`,
+ * seconds: the datapath expires entries by it, the CLI shows it. */
+static inline __u32 weft_ct_timeout(__u8 state, __u8 proto) {
+  if (proto == 6 /* TCP */) {
+    switch (state) {
+    case WEFT_CT_NEW:
+      return WEFT_CT_TCP_SYN_TIMEOUT;
+    case WEFT_CT_ESTABLISHED:
+      return WEFT_CT_TCP_ESTABLISHED_TIMEOUT;
+    case WEFT_CT_CLOSING:
+      return WEFT_CT_TCP_CLOSING_TIMEOUT;
+    default:
+      return WEFT_CT_TCP_CLOSED_TIMEOUT;
+    }
+  }
+  if (proto == 17 /* UDP */ || proto == 136 /* UDP-Lite */)
+    return state == WEFT_CT_ESTABLISHED ? WEFT_CT_UDP_STREAM_TIMEOUT : WEFT_CT_UDP_TIMEOUT;
+  return WEFT_CT_OTHER_TIMEOUT;
+}
+
 #define WEFT_CT_ORIG 0
 #define WEFT_CT_REPLY 1
 

@@ -13,13 +13,6 @@
 #include "lib/maps.h"
 
 #define NSEC 1000000000ULL
-#define CT_TCP_SYN_TIMEOUT (WEFT_CT_TCP_SYN_TIMEOUT * NSEC)
-#define CT_TCP_ESTABLISHED_TIMEOUT (WEFT_CT_TCP_ESTABLISHED_TIMEOUT * NSEC)
-#define CT_TCP_CLOSING_TIMEOUT (WEFT_CT_TCP_CLOSING_TIMEOUT * NSEC)
-#define CT_TCP_CLOSED_TIMEOUT (WEFT_CT_TCP_CLOSED_TIMEOUT * NSEC)
-#define CT_UDP_TIMEOUT (WEFT_CT_UDP_TIMEOUT * NSEC)
-#define CT_UDP_STREAM_TIMEOUT (WEFT_CT_UDP_STREAM_TIMEOUT * NSEC)
-#define CT_OTHER_TIMEOUT (WEFT_CT_OTHER_TIMEOUT * NSEC)
 
 /* Which end of the canonical key a packet's source is. */
 static __always_inline int tuple_src_is_a(const struct tuple* t) {
@@ -54,26 +47,8 @@ static __always_inline void ct_key_of(const struct tuple* t, __u32 zone, struct 
   *src_is_a = a;
 }
 
-static __always_inline __u64 ct_timeout(const struct weft_ct_entry* e, __u8 proto) {
-  if (proto == IPPROTO_TCP) {
-    switch (e->state) {
-    case WEFT_CT_NEW:
-      return CT_TCP_SYN_TIMEOUT;
-    case WEFT_CT_ESTABLISHED:
-      return CT_TCP_ESTABLISHED_TIMEOUT;
-    case WEFT_CT_CLOSING:
-      return CT_TCP_CLOSING_TIMEOUT;
-    default:
-      return CT_TCP_CLOSED_TIMEOUT;
-    }
-  }
-  if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)
-    return e->state == WEFT_CT_ESTABLISHED ? CT_UDP_STREAM_TIMEOUT : CT_UDP_TIMEOUT;
-  return CT_OTHER_TIMEOUT;
-}
-
 static __always_inline int ct_expired(const struct weft_ct_entry* e, __u8 proto, __u64 now) {
-  return now - e->last_seen_ns > ct_timeout(e, proto);
+  return now - e->last_seen_ns > weft_ct_timeout(e->state, proto) * NSEC;
 }
 
 /* The packet's direction relative to the entry: WEFT_CT_ORIG or WEFT_CT_REPLY. */
