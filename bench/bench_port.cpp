@@ -137,10 +137,44 @@ void clear_map(bpf_map* map) {
     bpf_map__delete_elem(map, next.data(), next.size(), 0);
 }
 
+void clear_connections(port_bpf* port) {
+  clear_map(port->maps.ct);
+  clear_map(port->maps.ct_new);
+  clear_map(port->maps.ct_zones);
+}
+
+std::size_t entries_of(bpf_map* map) {
+  std::vector<std::uint8_t> key(bpf_map__key_size(map)), next(key.size());
+  std::size_t n = 0;
+  for (const void* prev = nullptr; bpf_map__get_next_key(map, prev, next.data(), next.size()) == 0;
+       prev = key.data()) {
+    key = next;
+    ++n;
+  }
+  return n;
+}
+
+// What the datapath does at a connection's first reply: the pending entries
+// become established ones, so that "established" is timed on the table an
+// established connection lives in.
+void confirm_connections(port_bpf* port) {
+  std::vector<std::uint8_t> key(bpf_map__key_size(port->maps.ct_new)), next(key.size());
+  std::vector<std::uint8_t> entry(bpf_map__value_size(port->maps.ct_new));
+  while (bpf_map__get_next_key(port->maps.ct_new, nullptr, next.data(), next.size()) == 0) {
+    check(bpf_map__lookup_elem(port->maps.ct_new, next.data(), next.size(), entry.data(),
+                               entry.size(), 0),
+          "ct_new");
+    check(bpf_map__update_elem(port->maps.ct, next.data(), next.size(), entry.data(), entry.size(),
+                               0),
+          "ct");
+    bpf_map__delete_elem(port->maps.ct_new, next.data(), next.size(), 0);
+  }
+}
+
 weft::Policies load_rules(port_bpf* port, const weft::State& state) {
   clear_map(port->maps.sg_l4);
   clear_map(port->maps.sg_remote);
-  clear_map(port->maps.ct);
+  clear_connections(port);
   auto policies = weft::assign_policies(state, "bench");
   auto maps = weft::compile_sg_maps(state, policies);
   for (const auto& [k, v] : maps.l4)
@@ -153,11 +187,18 @@ weft::Policies load_rules(port_bpf* port, const weft::State& state) {
 }
 
 // Single runs, each the first packet of its connection, appended to `ns`.
-void time_first_packets(port_bpf* port, std::vector<std::uint8_t>& frame, int runs,
+// With `tracked`, each run must have opened its connection: the timed path
+// is the new-connection path (rules matched, entry created) every time.
+void time_first_packets(port_bpf* port, std::vector<std::uint8_t>& frame, int runs, bool tracked,
                         std::vector<double>& ns) {
   for (int i = 0; i < runs; ++i) {
-    clear_map(port->maps.ct);
+    clear_connections(port);
     ns.push_back(time_prog(bpf_program__fd(port->progs.weft_port), frame, 1, 7));
+    std::size_t opened = entries_of(port->maps.ct_new);
+    if (opened != (tracked ? 1u : 0u))
+      throw std::runtime_error("a first packet opened " + std::to_string(opened) +
+                               " connections, not " + (tracked ? "1" : "0") +
+                               ": it did not take the new-connection path");
   }
 }
 
@@ -318,15 +359,16 @@ int main(int argc, char** argv) {
       if (c.rules) {
         auto refused =
             tcp_syn(inet_addr("192.0.2.1"), static_cast<std::uint16_t>(1000 + last), c.mac);
-        clear_map(port->maps.ct);
+        clear_connections(port);
         time_prog(port_fd, refused, 1, 2 /* TC_ACT_SHOT */);
       }
     }
     int single_runs = std::max(20, repeat / 2000);
     for (int r = 0; r < rounds; ++r)
       for (auto& c : cases) {
-        time_first_packets(port, c.syn, single_runs, c.first);
+        time_first_packets(port, c.syn, single_runs, c.rules != 0, c.first);
         time_prog(port_fd, c.syn, 1, kRedirect); // leaves the entry: established from here
+        confirm_connections(port);
         c.established.push_back(time_prog(port_fd, c.syn, repeat / 10, kRedirect));
       }
 

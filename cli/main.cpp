@@ -57,10 +57,12 @@ std::string read_input(const std::string& path) {
 // ---- node ----------------------------------------------------------------
 
 void node_install(const Globals& g, const std::string& uplink, const std::string& tunnel_ip,
-                  const std::string& attach, std::uint32_t ct_max) {
+                  const std::string& attach, std::uint32_t ct_max, std::uint32_t ct_network_max) {
   InstallOptions opts;
   if (ct_max)
     opts.ct_max = ct_max;
+  if (ct_network_max)
+    opts.ct_network_max = ct_network_max;
   if (!uplink.empty())
     opts.uplink = uplink;
   if (!tunnel_ip.empty()) {
@@ -306,6 +308,7 @@ void print_matrix(const json& status) {
 const char* kFooter = R"(
 OBJECTS AND COMMANDS
   node install [--uplink IFACE] [--tunnel-ip IP] [--attach auto|tcx|tc] [--ct-max N]
+               [--ct-network-max N]
                           load the datapath and pin its maps (idempotent)
   node uninstall          detach every weft program of the node, remove its pins
   node show               what is installed: ABI version, program, attachments
@@ -368,10 +371,16 @@ int main(int argc, char** argv) {
   install->add_option("--attach", attach, "attach mode: auto (tcx on kernels >= 6.6), tcx or tc")
       ->check(CLI::IsMember({"auto", "tcx", "tc"}))
       ->capture_default_str();
-  std::uint32_t ct_max = 0;
+  std::uint32_t ct_max = 0, ct_network_max = 0;
   install->add_option("--ct-max", ct_max,
-                      "conntrack entries (default 65536); fixed until uninstall");
-  install->callback([&] { action = [&] { node_install(g, uplink, tunnel_ip, attach, ct_max); }; });
+                      "established connections the node tracks, and as many being opened "
+                      "(default 65536); fixed until uninstall");
+  install->add_option("--ct-network-max", ct_network_max,
+                      "established connections one network may hold (default: half of "
+                      "--ct-max), so that no tenant can take the table from the others");
+  install->callback([&] {
+    action = [&] { node_install(g, uplink, tunnel_ip, attach, ct_max, ct_network_max); };
+  });
   node->add_subcommand("uninstall", "detach all programs and remove every pin")->callback([&] {
     action = [&] { node_uninstall(g); };
   });

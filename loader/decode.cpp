@@ -156,7 +156,8 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
          {"uplink_ifindex", c.uplink_ifindex},
          {"attach_mode", (c.flags & WEFT_CONFIG_ATTACH_TC) ? "tc" : "tcx"},
          {"sg_generation", c.sg_generation},
-         {"ct_max", c.ct_max}};
+         {"ct_max", c.ct_max},
+         {"ct_network_max", c.ct_network_max}};
   } else if (map == WEFT_MAP_PORTS) {
     auto p = from_bytes<weft_port>(value);
     k = {{"ifindex", from_bytes<std::uint32_t>(key)}};
@@ -189,14 +190,16 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
          {"ip_prefix",
           ipv6_str(sk.ip) + "/" + std::to_string(sk.prefixlen - WEFT_SPOOF_V6_FIXED_BITS)}};
     v = "allowed";
-  } else if (map == WEFT_MAP_CT) {
+  } else if (map == WEFT_MAP_CT || map == WEFT_MAP_CT_NEW) {
     auto ck = from_bytes<weft_ct_key>(key);
     auto e = from_bytes<weft_ct_entry>(value);
     k = {{"zone", ck.zone},
          {"family", ck.family == 4 ? "IPv4" : "IPv6"},
          {"protocol", ck.proto},
          {"a", ip_str(ck.family, ck.addr_a) + " port " + std::to_string(ntohs(ck.port_a))},
-         {"b", ip_str(ck.family, ck.addr_b) + " port " + std::to_string(ntohs(ck.port_b))}};
+         {"b", ip_str(ck.family, ck.addr_b) + " port " + std::to_string(ntohs(ck.port_b))},
+         {"ifindex_a", ck.ifindex_a},
+         {"ifindex_b", ck.ifindex_b}};
     v = {{"state", ct_state_name(e.state)},
          {"originator", e.orig_is_a ? "a" : "b"},
          {"packets", {e.packets[WEFT_CT_ORIG], e.packets[WEFT_CT_REPLY]}},
@@ -204,6 +207,9 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
          {"orig_ifindex", e.orig_ifindex},
          {"reply_ifindex", e.reply_ifindex},
          {"generation", e.generation}};
+  } else if (map == WEFT_MAP_CT_ZONES) {
+    k = {{"zone", from_bytes<std::uint32_t>(key)}};
+    v = {{"established", from_bytes<weft_ct_zone>(value).established}};
   } else if (map == WEFT_MAP_SPOOF_V4) {
     auto sk = from_bytes<weft_spoof_v4_key>(key);
     k = {{"ifindex", sk.ifindex},

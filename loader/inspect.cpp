@@ -130,6 +130,7 @@ json inspect_node(Session& session) {
   out["program"] = {{"name", kPortProgram}, {"id", s.prog_id}, {"tag", s.prog_tag}};
   out["maps"] = s.maps;
   out["ct_max"] = s.ct_max;
+  out["ct_network_max"] = s.ct_network_max;
   out["sg_generation"] = s.sg_generation;
   json att = json::array();
   for (const auto& a : s.attachments)
@@ -430,6 +431,18 @@ json inspect_group(Session& session, const std::string& id) {
                            ": no such group in the applied state of node " + session.layout().node);
 }
 
+namespace {
+
+// Both conntrack tables: established connections, then those waiting for a reply.
+constexpr const char* kCtTables[] = {WEFT_MAP_CT, WEFT_MAP_CT_NEW};
+
+// Does the connection run to or from the port on device `ifindex`?
+bool ct_touches(const weft_ct_key& key, std::uint32_t ifindex) {
+  return key.ifindex_a == ifindex || key.ifindex_b == ifindex;
+}
+
+} // namespace
+
 json inspect_ct(Session& session, const std::string& port_id, const std::string& network_id) {
   std::map<std::uint32_t, std::string> port_of_ifindex;
   for (const auto& lp : session.record().local_ports)
@@ -445,44 +458,53 @@ json inspect_ct(Session& session, const std::string& port_id, const std::string&
 
   std::uint64_t now = monotonic_ns();
   json rows = json::array();
-  for (const auto& [kb, vb] : session.map(WEFT_MAP_CT).dump()) {
-    auto key = from_bytes<weft_ct_key>(kb);
-    auto e = from_bytes<weft_ct_entry>(vb);
-    std::string network = network_of_zone.count(key.zone) ? network_of_zone[key.zone] : "";
-    if (!network_id.empty() && network.rfind(network_id, 0) != 0)
-      continue;
-    if (port_ifindex && e.orig_ifindex != port_ifindex && e.reply_ifindex != port_ifindex)
-      continue;
-    const std::uint8_t* src = e.orig_is_a ? key.addr_a : key.addr_b;
-    const std::uint8_t* dst = e.orig_is_a ? key.addr_b : key.addr_a;
-    std::uint16_t sport = ntohs(e.orig_is_a ? key.port_a : key.port_b);
-    std::uint16_t dport = ntohs(e.orig_is_a ? key.port_b : key.port_a);
-    double idle = now > e.last_seen_ns ? (now - e.last_seen_ns) / 1e9 : 0;
-    std::uint64_t timeout = weft_ct_timeout(e.state, key.proto);
-    std::uint64_t idle_s = static_cast<std::uint64_t>(idle);
-    if (idle_s > timeout)
-      continue; // expired: the datapath no longer uses it, the LRU reclaims it
-    rows.push_back(
-        {{"network_id", network},
-         {"net_id", key.zone},
-         {"family", key.family == 4 ? "IPv4" : "IPv6"},
-         {"protocol", protocol_text(key.proto)},
-         {"src", ip_str(key.family, src)},
-         {"dst", ip_str(key.family, dst)},
-         {"sport", sport},
-         {"dport", dport},
-         {"state", ct_state_name(e.state)},
-         {"idle_seconds", idle_s},
-         {"expires_in_seconds", timeout - idle_s},
-         {"packets_orig", e.packets[WEFT_CT_ORIG]},
-         {"packets_reply", e.packets[WEFT_CT_REPLY]},
-         {"bytes_orig", e.bytes[WEFT_CT_ORIG]},
-         {"bytes_reply", e.bytes[WEFT_CT_REPLY]},
-         {"orig_port",
-          port_of_ifindex.count(e.orig_ifindex) ? port_of_ifindex[e.orig_ifindex] : ""},
-         {"reply_port",
-          port_of_ifindex.count(e.reply_ifindex) ? port_of_ifindex[e.reply_ifindex] : ""},
-         {"generation", e.generation}});
+  for (const char* table : kCtTables) {
+    bool confirmed = std::string(table) == WEFT_MAP_CT;
+    for (const auto& [kb, vb] : session.map(table).dump()) {
+      auto key = from_bytes<weft_ct_key>(kb);
+      auto e = from_bytes<weft_ct_entry>(vb);
+      std::string network = network_of_zone.count(key.zone) ? network_of_zone[key.zone] : "";
+      if (!network_id.empty() && network.rfind(network_id, 0) != 0)
+        continue;
+      if (port_ifindex && !ct_touches(key, port_ifindex))
+        continue;
+      bool a_first = e.orig_is_a != 0;
+      const std::uint8_t* src = a_first ? key.addr_a : key.addr_b;
+      const std::uint8_t* dst = a_first ? key.addr_b : key.addr_a;
+      std::uint16_t sport = ntohs(a_first ? key.port_a : key.port_b);
+      std::uint16_t dport = ntohs(a_first ? key.port_b : key.port_a);
+      std::uint32_t src_ifindex = a_first ? key.ifindex_a : key.ifindex_b;
+      std::uint32_t dst_ifindex = a_first ? key.ifindex_b : key.ifindex_a;
+      double idle = now > e.last_seen_ns ? (now - e.last_seen_ns) / 1e9 : 0;
+      std::uint64_t timeout = weft_ct_timeout(e.state, key.proto);
+      std::uint64_t idle_s = static_cast<std::uint64_t>(idle);
+      if (idle_s > timeout)
+        continue; // expired: the datapath no longer uses it and reclaims it
+      auto port_of = [&](std::uint32_t ifindex) {
+        return port_of_ifindex.count(ifindex) ? port_of_ifindex[ifindex] : "";
+      };
+      rows.push_back({{"network_id", network},
+                      {"net_id", key.zone},
+                      {"family", key.family == 4 ? "IPv4" : "IPv6"},
+                      {"protocol", protocol_text(key.proto)},
+                      {"src", ip_str(key.family, src)},
+                      {"dst", ip_str(key.family, dst)},
+                      {"sport", sport},
+                      {"dport", dport},
+                      {"src_port", port_of(src_ifindex)},
+                      {"dst_port", port_of(dst_ifindex)},
+                      {"state", ct_state_name(e.state)},
+                      {"confirmed", confirmed},
+                      {"idle_seconds", idle_s},
+                      {"expires_in_seconds", timeout - idle_s},
+                      {"packets_orig", e.packets[WEFT_CT_ORIG]},
+                      {"packets_reply", e.packets[WEFT_CT_REPLY]},
+                      {"bytes_orig", e.bytes[WEFT_CT_ORIG]},
+                      {"bytes_reply", e.bytes[WEFT_CT_REPLY]},
+                      {"orig_port", port_of(e.orig_ifindex)},
+                      {"reply_port", port_of(e.reply_ifindex)},
+                      {"generation", e.generation}});
+    }
   }
   return rows;
 }
@@ -492,14 +514,32 @@ std::size_t flush_ct(Session& session, const std::string& port_id) {
   if (!port_id.empty() && !port_ifindex)
     throw std::runtime_error("port " + port_id + ": no attached port of node " +
                              session.layout().node + " has this id");
-  auto& ct = session.map(WEFT_MAP_CT);
   std::size_t removed = 0;
-  for (const auto& [kb, vb] : ct.dump()) {
-    auto e = from_bytes<weft_ct_entry>(vb);
-    if (port_ifindex && e.orig_ifindex != port_ifindex && e.reply_ifindex != port_ifindex)
+  std::map<std::uint32_t, std::uint32_t> forgotten; // established entries removed, by zone
+  for (const char* table : kCtTables) {
+    auto& ct = session.map(table);
+    bool confirmed = std::string(table) == WEFT_MAP_CT;
+    for (const auto& [kb, vb] : ct.dump()) {
+      (void)vb;
+      auto key = from_bytes<weft_ct_key>(kb);
+      if (port_ifindex && !ct_touches(key, port_ifindex))
+        continue;
+      ct.erase(kb);
+      ++removed;
+      if (confirmed)
+        ++forgotten[key.zone];
+    }
+  }
+  // The datapath counts each network's established connections against its
+  // share of the table: give back what was removed.
+  auto& zones = session.map(WEFT_MAP_CT_ZONES);
+  for (const auto& [zone, count] : forgotten) {
+    auto value = zones.lookup(to_bytes(zone));
+    if (!value)
       continue;
-    ct.erase(kb);
-    ++removed;
+    auto z = from_bytes<weft_ct_zone>(*value);
+    z.established = z.established > count ? z.established - count : 0;
+    zones.update(to_bytes(zone), to_bytes(z));
   }
   return removed;
 }

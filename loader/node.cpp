@@ -78,6 +78,19 @@ KernelAttacher Installation::attacher() const {
 }
 
 InstallResult Installation::install(const InstallOptions& options) {
+  bool fresh = !path_exists(layout_.root());
+  try {
+    return install_or_upgrade(options);
+  } catch (...) {
+    // A node that had nothing before has nothing after a failed install: no
+    // empty folders, no maps pinned before the program was refused.
+    if (fresh)
+      remove_pins();
+    throw;
+  }
+}
+
+InstallResult Installation::install_or_upgrade(const InstallOptions& options) {
   InstallResult result;
   ensure_bpffs(layout_.bpffs);
   auto previous = read_config(layout_);
@@ -129,7 +142,15 @@ InstallResult Installation::install(const InstallOptions& options) {
   config.ct_max = options.ct_max.value_or(config.ct_max ? config.ct_max : kDefaultCtMax);
   if (config.ct_max < 1024)
     throw std::runtime_error("--ct-max " + std::to_string(config.ct_max) + " is below 1024");
+  if (options.ct_network_max)
+    config.ct_network_max = *options.ct_network_max;
+  if (!config.ct_network_max)
+    config.ct_network_max = config.ct_max / 2;
+  if (config.ct_network_max > config.ct_max)
+    throw std::runtime_error("--ct-network-max " + std::to_string(config.ct_network_max) +
+                             " is above --ct-max " + std::to_string(config.ct_max));
   bpf_map__set_max_entries(skel->maps.ct, config.ct_max);
+  bpf_map__set_max_entries(skel->maps.ct_new, config.ct_max);
   if (int err = port_bpf__load(skel.get()); err != 0)
     throw SystemError("load the port program (see the verifier log above)", -err);
 
@@ -184,10 +205,19 @@ int Installation::uninstall() {
       }
     }
   }
+  removed += remove_pins();
+  ::unlink(layout_.record().c_str());
+  ::rmdir(layout_.record_dir().c_str());
+  ::rmdir(layout_.state_dir.c_str());
+  return removed;
+}
+
+int Installation::remove_pins() {
   // tcx links go with their pins.
+  int links = 0;
   for (const auto& link : list_dir(layout_.links_dir())) {
     remove_pin(layout_.link(link));
-    ++removed;
+    ++links;
   }
   for (const auto& dir : {layout_.links_dir(), layout_.progs_dir(), layout_.maps_dir()})
     for (const auto& name : list_dir(dir))
@@ -197,10 +227,7 @@ int Installation::uninstall() {
     remove_pin(dir);
   if (list_dir(layout_.weft_root()).empty())
     remove_pin(layout_.weft_root());
-  ::unlink(layout_.record().c_str());
-  ::rmdir(layout_.record_dir().c_str());
-  ::rmdir(layout_.state_dir.c_str());
-  return removed;
+  return links;
 }
 
 NodeStatus Installation::status() const {
@@ -229,6 +256,7 @@ NodeStatus Installation::status() const {
   }
   s.maps = list_dir(layout_.maps_dir());
   s.ct_max = config->ct_max;
+  s.ct_network_max = config->ct_network_max;
   s.sg_generation = config->sg_generation;
   auto attach = attacher();
   auto ports = KernelMap::open_pinned(WEFT_MAP_PORTS, layout_.map(WEFT_MAP_PORTS));

@@ -14,10 +14,11 @@
 namespace weft {
 
 struct InstallOptions {
-  std::optional<std::string> uplink;     // device name in the node's namespace
-  std::optional<IpAddr> tunnel_ip;       // IPv4
-  std::optional<AttachMode> attach_mode; // default: tcx where the kernel has it
-  std::optional<std::uint32_t> ct_max;   // conntrack entries; fixed once installed
+  std::optional<std::string> uplink;           // device name in the node's namespace
+  std::optional<IpAddr> tunnel_ip;             // IPv4
+  std::optional<AttachMode> attach_mode;       // default: tcx where the kernel has it
+  std::optional<std::uint32_t> ct_max;         // conntrack entries; fixed once installed
+  std::optional<std::uint32_t> ct_network_max; // established entries of one network
 };
 
 inline constexpr std::uint32_t kDefaultCtMax = 65536;
@@ -38,6 +39,7 @@ struct NodeStatus {
   std::uint32_t prog_id = 0;
   std::string prog_tag;
   std::uint32_t ct_max = 0;
+  std::uint32_t ct_network_max = 0;
   std::uint32_t sg_generation = 0;
   std::vector<std::string> maps;
   std::vector<Attachment> attachments;
@@ -48,7 +50,8 @@ public:
   explicit Installation(Layout layout) : layout_(std::move(layout)) {}
 
   // Loads and pins everything; idempotent, keeps every map's contents. A
-  // newer port program replaces the pinned one on every attached device.
+  // newer port program replaces the pinned one on every attached device. A
+  // first install that fails leaves nothing behind.
   InstallResult install(const InstallOptions& options);
   // Detaches every program weft attached on this node and removes its pins
   // and records. Returns the number of attachments removed.
@@ -64,6 +67,10 @@ public:
   const Layout& layout() const { return layout_; }
 
 private:
+  InstallResult install_or_upgrade(const InstallOptions& options);
+  // Removes every pin and pin folder of the node; returns the tcx links removed.
+  int remove_pins();
+
   Layout layout_;
 };
 

@@ -13,7 +13,7 @@
 
 #include <linux/types.h>
 
-#define WEFT_ABI_VERSION 2
+#define WEFT_ABI_VERSION 3
 
 /* Map names: also the pin file names under <bpffs>/weft/<node>/maps/. */
 #define WEFT_MAP_CONFIG "config"
@@ -29,6 +29,8 @@
 #define WEFT_MAP_SG_L4 "sg_l4"
 #define WEFT_MAP_SG_REMOTE "sg_remote"
 #define WEFT_MAP_CT "ct"
+#define WEFT_MAP_CT_NEW "ct_new"
+#define WEFT_MAP_CT_ZONES "ct_zones"
 #define WEFT_MAP_FRAGS "frags"
 #define WEFT_MAP_SG_HITS "sg_hits"
 
@@ -73,7 +75,8 @@
   X(DROP_SG_EGRESS, "drop-sg-egress")                                                              \
   X(DROP_SG_INGRESS, "drop-sg-ingress")                                                            \
   X(DROP_CT_INVALID, "drop-ct-invalid")                                                            \
-  X(DROP_SPOOF_ND, "drop-spoofed-nd")
+  X(DROP_SPOOF_ND, "drop-spoofed-nd")                                                              \
+  X(DROP_CT_FULL, "drop-ct-full")
 
 #define WEFT_REASON_ENUM(name, text) WEFT_##name,
 enum weft_reason { WEFT_REASONS(WEFT_REASON_ENUM) WEFT_REASON_COUNT };
@@ -93,7 +96,12 @@ struct weft_node_config {
    * only it allowed (Neutron's behaviour).
    */
   __u32 sg_generation;
-  __u32 ct_max; /* entries of WEFT_MAP_CT, fixed at install */
+  __u32 ct_max; /* entries of WEFT_MAP_CT and of WEFT_MAP_CT_NEW, fixed at install */
+  /* Established connections one network may hold in WEFT_MAP_CT (0: ct_max),
+   * so that one tenant cannot take the table from the others. */
+  __u32 ct_network_max;
+  __u32 pad;
+  __u64 ct_reclaimed_ns; /* the datapath's last pass over WEFT_MAP_CT for expired entries */
 };
 /* Ports are attached with clsact/cls_bpf rather than tcx (kernels before 6.6). */
 #define WEFT_CONFIG_ATTACH_TC (1u << 0)
@@ -284,10 +292,14 @@ struct weft_sg_remote_key {
 #define WEFT_SG_REMOTE_FIXED_BITS 64
 
 /*
- * WEFT_MAP_CT: LRU_HASH, zoned per network. One entry per connection, keyed
- * by its two ends in a canonical order (whichever end compares lower as
- * native-endian words: an order, not numeric address order), so both
- * directions find it with one lookup. An ICMP echo is keyed as if the request
+ * WEFT_MAP_CT (HASH, established connections, never evicted) and
+ * WEFT_MAP_CT_NEW (LRU_HASH, connections waiting for their first reply),
+ * zoned per network. One entry per connection, keyed by its two ends in a
+ * canonical order (whichever end compares lower as native-endian words: an
+ * order, not numeric address order), so both directions find it with one
+ * lookup. Each end includes its port's device: an entry made between two
+ * ports is never found for a packet between two others (Neutron's iptables
+ * driver keeps a conntrack zone per port for the same reason). An ICMP echo is keyed as if the request
  * went from port <identifier> to port 0 (and the reply back), so a request
  * never passes as the reply of another.
  */
@@ -300,6 +312,14 @@ struct weft_ct_key {
   __u8 addr_b[16];
   __be16 port_a; /* ICMP echo: the identifier on both sides */
   __be16 port_b;
+  __u32 ifindex_a; /* the port device of end a on this node; 0: not a local port */
+  __u32 ifindex_b;
+};
+
+/* WEFT_MAP_CT_ZONES: HASH, key __u32 zone (net_id). */
+struct weft_ct_zone {
+  __u32 established; /* entries of the network in WEFT_MAP_CT */
+  __u32 pad;
 };
 
 /*

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <linux/icmpv6.h>
-#include <linux/if_arp.h>
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/ip.h>
@@ -11,6 +10,7 @@
 #include <linux/udp.h>
 
 #include "lib/common.h"
+#include "lib/proto.h"
 
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8

@@ -7,14 +7,10 @@
  */
 #pragma once
 
-#include <linux/icmp.h>
 #include <linux/tcp.h>
 
 #include "lib/eth.h"
 #include "lib/maps.h"
-
-#define ICMPV6_ECHO_REQUEST 128
-#define ICMPV6_ECHO_REPLY 129
 
 struct tuple {
   __u8 saddr[16]; /* IPv4 in the first 4 bytes */

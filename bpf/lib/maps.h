@@ -112,14 +112,32 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } sg_hits SEC(".maps");
 
-/* max_entries is set by the loader from the node configuration. */
+/* Established connections: never evicted. max_entries is set by the loader
+ * from the node configuration (ct_max). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct weft_ct_key);
+  __type(value, struct weft_ct_entry);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct SEC(".maps");
+
+/* Connections waiting for their first reply: a flood evicts only these. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
   __type(key, struct weft_ct_key);
   __type(value, struct weft_ct_entry);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
-} ct SEC(".maps");
+} ct_new SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_NETWORKS);
+  __type(key, __u32);
+  __type(value, struct weft_ct_zone);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_zones SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);

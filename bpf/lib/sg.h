@@ -43,8 +43,8 @@ static __always_inline int udp_ports(const struct flow* f, __u16 sport, __u16 dp
  * other than router advertisements, which anti-spoofing already dropped). */
 static __always_inline int fixed_egress(const struct flow* f) {
   if (f->t.family == 4)
-    return udp_ports(f, 68, 67);
-  return udp_ports(f, 546, 547) || f->t.proto == IPPROTO_ICMPV6;
+    return udp_ports(f, DHCP_CLIENT_PORT, DHCP_SERVER_PORT);
+  return udp_ports(f, DHCP6_CLIENT_PORT, DHCP6_SERVER_PORT) || f->t.proto == IPPROTO_ICMPV6;
 }
 
 /* Traffic a port with port security always receives: DHCP server replies,
@@ -53,11 +53,12 @@ static __always_inline int fixed_ingress(const struct flow* f) {
   __u8 type = f->l4_key >> 8;
 
   if (f->t.family == 4)
-    return udp_ports(f, 67, 68);
-  if (udp_ports(f, 547, 546))
+    return udp_ports(f, DHCP_SERVER_PORT, DHCP_CLIENT_PORT);
+  if (udp_ports(f, DHCP6_SERVER_PORT, DHCP6_CLIENT_PORT))
     return 1;
   return f->t.proto == IPPROTO_ICMPV6 && f->fragment != FRAG_LATER &&
-         (type == 130 || type == 134 || type == 135 || type == 136);
+         (type == ICMPV6_MGM_QUERY || type == ICMPV6_ROUTER_ADVERT ||
+          type == ICMPV6_NEIGH_SOLICIT || type == ICMPV6_NEIGH_ADVERT);
 }
 
 static __always_inline int filtered(const struct sg_end* end) {
@@ -69,8 +70,7 @@ static __always_inline int stateful(const struct sg_end* end) {
 }
 
 static __always_inline __u32 sg_generation(void) {
-  __u32 zero = 0;
-  struct weft_node_config* node = bpf_map_lookup_elem(&config, &zero);
+  struct weft_node_config* node = node_config();
 
   return node ? node->sg_generation : 0;
 }
@@ -89,56 +89,112 @@ static __always_inline int port_admits(__u32 ifindex, __u8 direction, const stru
 /* Do the rules of today still admit the connection `e` as it was opened?
  * Global, so verified once. */
 __noinline int ct_still_admitted(const struct weft_ct_key* key, const struct weft_ct_entry* e) {
-  struct tuple orig = {};
+  struct ct_work* work = scratch_ct();
+  struct tuple* orig;
 
-  if (!key || !e)
+  if (!key || !e || !work)
     return 0;
-  orig.family = key->family;
-  orig.proto = key->proto;
-
+  orig = &work->orig;
+  __builtin_memset(orig, 0, sizeof(*orig));
+  orig->family = key->family;
+  orig->proto = key->proto;
   if (e->orig_is_a) {
-    __builtin_memcpy(orig.saddr, key->addr_a, 16);
-    __builtin_memcpy(orig.daddr, key->addr_b, 16);
+    __builtin_memcpy(orig->saddr, key->addr_a, 16);
+    __builtin_memcpy(orig->daddr, key->addr_b, 16);
   } else {
-    __builtin_memcpy(orig.saddr, key->addr_b, 16);
-    __builtin_memcpy(orig.daddr, key->addr_a, 16);
+    __builtin_memcpy(orig->saddr, key->addr_b, 16);
+    __builtin_memcpy(orig->daddr, key->addr_a, 16);
   }
-  return port_admits(e->orig_ifindex, WEFT_DIR_EGRESS, &orig, e->l4_key) &&
-         port_admits(e->reply_ifindex, WEFT_DIR_INGRESS, &orig, e->l4_key);
+  return port_admits(e->orig_ifindex, WEFT_DIR_EGRESS, orig, e->l4_key) &&
+         port_admits(e->reply_ifindex, WEFT_DIR_INGRESS, orig, e->l4_key);
 }
 
 /*
- * The live entry of `key` under today's rules, or 0: an expired entry is
- * ignored, and one admitted under an older generation is checked again and
- * deleted (the connection cut, as Neutron deletes its conntrack entry) when
- * no rule admits it any more.
+ * The live entry of `key` in WEFT_MAP_CT (`confirmed`) or WEFT_MAP_CT_NEW
+ * under today's rules, or 0: an expired entry is ignored (an expired
+ * established one deleted), and one admitted under an older generation is
+ * checked again and deleted (the connection cut, as Neutron deletes its
+ * conntrack entry) when no rule admits it any more.
  */
-static __always_inline struct weft_ct_entry* ct_current(const struct weft_ct_key* key,
-                                                        __u32 generation, __u64 now) {
-  struct weft_ct_entry* e = bpf_map_lookup_elem(&ct, key);
+static __always_inline struct weft_ct_entry*
+ct_current(int confirmed, const struct weft_ct_key* key, __u32 generation, __u64 now) {
+  struct weft_ct_entry* e = bpf_map_lookup_elem(confirmed ? (void*)&ct : (void*)&ct_new, key);
+  int live;
 
-  if (!e || ct_expired(e, key->proto, now))
+  if (!e)
     return 0;
-  if (e->generation == generation)
+  live = !ct_expired(e, key->proto, now);
+  if (live && e->generation == generation)
     return e;
-  if (ct_still_admitted(key, e)) {
+  if (live && ct_still_admitted(key, e)) {
     e->generation = generation;
     return e;
   }
-  bpf_map_delete_elem(&ct, key);
+  if (confirmed)
+    ct_forget(key);
+  else if (live)
+    bpf_map_delete_elem(&ct_new, key);
   return 0;
 }
 
-/* An ICMP error about a live tracked connection is related to it. */
-static __always_inline int ct_related(const struct flow* f, __u32 zone, __u32 generation,
-                                      __u64 now) {
-  struct weft_ct_key key;
-  int src_is_a;
+/* The live entry of `key` in either table; *confirmed says which. */
+static __always_inline struct weft_ct_entry* ct_find(const struct weft_ct_key* key,
+                                                     __u32 generation, __u64 now, int* confirmed) {
+  struct weft_ct_entry* e = ct_current(1, key, generation, now);
 
-  if (!f->icmp_error)
+  *confirmed = e != 0;
+  return e ? e : ct_current(0, key, generation, now);
+}
+
+static __always_inline int same_addr(const __u8* a, const __u8* b) {
+  const __u64 *x = (const __u64*)a, *y = (const __u64*)b;
+
+  return x[0] == y[0] && x[1] == y[1];
+}
+
+/*
+ * An ICMP error is related to a live connection when it goes back to the
+ * sender of the packet it quotes, along that packet's path reversed (between
+ * the connection's two ports), as Linux requires of an error's destination.
+ */
+static __always_inline int ct_related(const struct flow* f, const struct sg_path* path,
+                                      struct weft_ct_key* key, __u32 generation, __u64 now) {
+  int src_is_a, confirmed;
+
+  if (!f->icmp_error || !same_addr(f->t.daddr, f->inner.saddr))
     return 0;
-  ct_key_of(&f->inner, zone, &key, &src_is_a);
-  return ct_current(&key, generation, now) != 0;
+  ct_key_of(&f->inner, path->zone, path->dst.ifindex, path->src.ifindex, key, &src_is_a);
+  return ct_find(key, generation, now, &confirmed) != 0;
+}
+
+/*
+ * The packet's connection (work->key), if it has one: 1 when it passes as
+ * part of it (counted, and confirmed at its first reply), 0 when it has none
+ * (or opens a new one on a reused tuple), or a negative drop reason.
+ */
+static __always_inline int ct_follow(const struct flow* f, struct ct_work* work, int src_is_a,
+                                     __u32 len, __u32 generation, __u64 now) {
+  const struct weft_ct_key* key = &work->key;
+  int confirmed, dir;
+  struct weft_ct_entry* e = ct_find(key, generation, now, &confirmed);
+
+  if (!e)
+    return 0;
+  if (ct_reopened(e, f)) {
+    if (confirmed)
+      ct_forget(key);
+    else
+      bpf_map_delete_elem(&ct_new, key);
+    return 0;
+  }
+  dir = ct_direction(e, src_is_a);
+  ct_account(e, dir, f->t.proto, f->tcp_flags, len, now);
+  if (!confirmed && dir == WEFT_CT_REPLY) {
+    __builtin_memcpy(&work->opening, e, sizeof(*e));
+    if (ct_confirm(now) < 0)
+      return -WEFT_DROP_CT_FULL;
+  }
+  return 1;
 }
 
 /* The rules of the ends that are filtered, for a packet as it is. */
@@ -164,13 +220,12 @@ static __always_inline int sg_rules(const struct flow* f, const struct sg_end* s
  */
 __noinline int sg_check(const struct flow* f, struct sg_path* path) {
   const struct sg_end *src, *dst;
-  struct weft_ct_key key;
-  struct weft_ct_entry* e;
+  struct ct_work* work;
   int check_src, check_dst;
   __u32 generation, zone, len;
   __u32* charge;
   __u64 now;
-  int src_is_a, ret;
+  int src_is_a = 0, ret;
 
   if (!f || !path)
     return -WEFT_DROP_MALFORMED;
@@ -204,17 +259,20 @@ __noinline int sg_check(const struct flow* f, struct sg_path* path) {
   if (!check_src && !check_dst)
     return WEFT_OK;
 
+  work = scratch_ct();
+  if (!work)
+    return -WEFT_DROP_MALFORMED;
   now = bpf_ktime_get_ns();
   generation = sg_generation();
   if (f->fragment != FRAG_LATER) {
-    ct_key_of(&f->t, zone, &key, &src_is_a);
-    e = ct_current(&key, generation, now);
-    if (e) {
-      ct_account(e, ct_direction(e, src_is_a), f->t.proto, f->tcp_flags, len, now);
-      return WEFT_OK;
+    ct_key_of(&f->t, zone, src->ifindex, dst->ifindex, &work->key, &src_is_a);
+    ret = ct_follow(f, work, src_is_a, len, generation, now);
+    if (ret) {
+      *charge = src->ifindex;
+      return ret > 0 ? WEFT_OK : ret;
     }
   }
-  if (ct_related(f, zone, generation, now))
+  if (ct_related(f, path, &work->related, generation, now))
     return WEFT_OK;
   if (f->t.proto == IPPROTO_TCP && (f->tcp_flags & TCP_FLAG_RST)) {
     *charge = check_src ? src->ifindex : dst->ifindex;
@@ -226,7 +284,7 @@ __noinline int sg_check(const struct flow* f, struct sg_path* path) {
   if (ret < 0)
     return ret;
   if (f->trackable && !f->icmp_error && f->fragment != FRAG_LATER)
-    ct_create(&key, src_is_a, f, check_src ? src->ifindex : 0, check_dst ? dst->ifindex : 0,
-              generation, len, now);
+    ct_open(work, src_is_a, f, check_src ? src->ifindex : 0, check_dst ? dst->ifindex : 0,
+            generation, len, now);
   return WEFT_OK;
 }

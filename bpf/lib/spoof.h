@@ -11,12 +11,6 @@
 #include "lib/eth.h"
 #include "lib/maps.h"
 
-#define DHCP_SERVER_PORT 67
-#define DHCP_CLIENT_PORT 68
-#define DHCP6_CLIENT_PORT 546
-#define DHCP6_SERVER_PORT 547
-#define ICMPV6_ROUTER_ADVERT 134
-
 static __always_inline int mac_allowed(__u32 ifindex, const __u8* mac) {
   struct weft_port_mac_key key = {.ifindex = ifindex};
 
@@ -64,11 +58,6 @@ static __always_inline int check_ipv4_source(struct packet* pkt, __u32 ifindex) 
     return -WEFT_DROP_DHCP_SERVER;
   return WEFT_OK;
 }
-
-#define ICMPV6_MLD2_REPORT 143
-#define ICMPV6_MLD_REPORT 131
-#define ICMPV6_NEIGH_SOLICIT 135
-#define ICMPV6_NEIGH_ADVERT 136
 
 static __always_inline int ipv6_allowed(__u32 ifindex, const __u8* mac, const void* ip) {
   struct weft_spoof_v6_key key = {

@@ -56,6 +56,12 @@ PortProgram& shared_program() {
   return program;
 }
 
+// The same with conntrack tables of the smallest size the loader allows.
+PortProgram& small_ct_program() {
+  static PortProgram program(kSmallCtMax);
+  return program;
+}
+
 #define WEFT_REASON_TEXT(name, text) text,
 constexpr const char* kReasonNames[] = {WEFT_REASONS(WEFT_REASON_TEXT)};
 #undef WEFT_REASON_TEXT
@@ -192,11 +198,12 @@ void PortProgTest::SetUp() {
   // Without root these tests fail: a skip would read as a pass in CI.
   ASSERT_TRUE(PrivateNetwork::unavailable_reason().empty()) << PrivateNetwork::unavailable_reason();
   ASSERT_EQ(PrivateNetwork::setup_error(), "");
-  program_ = &shared_program();
+  program_ = small_ct() ? &small_ct_program() : &shared_program();
   program_->reset();
 
   weft_node_config config{};
   config.abi_version = WEFT_ABI_VERSION;
+  config.ct_max = bpf_map__max_entries(maps().ct);
   put(maps().config, std::uint32_t{0}, config);
   add_network(kBlue, WEFT_NET_VXLAN, 1001);
   add_network(kRed, WEFT_NET_VXLAN, 1002);
@@ -362,19 +369,35 @@ void PortProgTest::set_sg_generation(std::uint32_t generation) {
   put(maps().config, zero, config);
 }
 
-std::vector<std::pair<weft_ct_key, weft_ct_entry>> PortProgTest::ct_entries() const {
+std::vector<std::pair<weft_ct_key, weft_ct_entry>> PortProgTest::ct_entries(bpf_map* table) const {
   std::vector<std::pair<weft_ct_key, weft_ct_entry>> all;
   weft_ct_key key{};
   weft_ct_key next{};
   const weft_ct_key* previous = nullptr;
-  while (bpf_map__get_next_key(maps().ct, previous, &next, sizeof next) == 0) {
+  while (bpf_map__get_next_key(table, previous, &next, sizeof next) == 0) {
     key = next;
     previous = &key;
     weft_ct_entry entry{};
-    if (bpf_map__lookup_elem(maps().ct, &key, sizeof key, &entry, sizeof entry, 0) == 0)
+    if (bpf_map__lookup_elem(table, &key, sizeof key, &entry, sizeof entry, 0) == 0)
       all.emplace_back(key, entry);
   }
   return all;
+}
+
+std::vector<std::pair<weft_ct_key, weft_ct_entry>> PortProgTest::ct_entries() const {
+  auto all = ct_entries(maps().ct);
+  auto pending = ct_entries(maps().ct_new);
+  all.insert(all.end(), pending.begin(), pending.end());
+  return all;
+}
+
+void PortProgTest::set_ct_network_max(std::uint32_t limit) {
+  std::uint32_t zero = 0;
+  weft_node_config config{};
+  if (int err = bpf_map__lookup_elem(maps().config, &zero, sizeof zero, &config, sizeof config, 0))
+    throw std::runtime_error(std::string("read config: ") + std::strerror(-err));
+  config.ct_network_max = limit;
+  put(maps().config, zero, config);
 }
 
 // --- running the program -------------------------------------------------------------

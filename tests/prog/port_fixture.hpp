@@ -117,6 +117,9 @@ inline constexpr std::uint32_t kNoFloodList = 5;
 inline constexpr Mac kZeroMac = {};
 inline const Mac kStrangerMac = mac("fa:16:3e:de:ad:00");
 
+// The loader's smallest conntrack tables (`node install --ct-max 1024`).
+inline constexpr std::uint32_t kSmallCtMax = 1024;
+
 class PortProgTest : public ::testing::Test {
 protected:
   // The node: four networks, nine VM ports, one device that is not a port.
@@ -183,8 +186,15 @@ protected:
   // weft_node_config.sg_generation, as an apply that changed the groups bumps it.
   void set_sg_generation(std::uint32_t generation);
 
-  // Every connection in the ct map.
+  // Every connection: established (ct), then pending (ct_new).
   std::vector<std::pair<weft_ct_key, weft_ct_entry>> ct_entries() const;
+  // The connections of one table.
+  std::vector<std::pair<weft_ct_key, weft_ct_entry>> ct_entries(bpf_map* table) const;
+  // weft_node_config.ct_network_max, as `node install --ct-network-max` sets it.
+  void set_ct_network_max(std::uint32_t limit);
+
+  // Tests that fill the conntrack tables get tables of kSmallCtMax entries.
+  virtual bool small_ct() const { return false; }
 
   // --- running the program ---
 

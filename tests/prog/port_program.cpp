@@ -31,7 +31,7 @@ std::runtime_error failure(const std::string& step, int err) {
 
 } // namespace
 
-PortProgram::PortProgram() {
+PortProgram::PortProgram(std::uint32_t ct_max) {
   ::port_bpf* skel = port_bpf__open();
   if (!skel)
     throw failure("open skeleton", errno);
@@ -43,6 +43,10 @@ PortProgram::PortProgram() {
   bpf_object__for_each_map(map, skel->obj) {
     if (int err = bpf_map__set_pin_path(map, nullptr))
       throw failure(std::string("unpin map ") + bpf_map__name(map), -err);
+  }
+  if (ct_max) {
+    bpf_map__set_max_entries(skel->maps.ct, ct_max);
+    bpf_map__set_max_entries(skel->maps.ct_new, ct_max);
   }
   if (int err = port_bpf__load(skel))
     throw failure("load", -err);
@@ -66,6 +70,8 @@ PortProgram::PortProgram() {
   maps_.sg_remote = skel->maps.sg_remote;
   maps_.sg_hits = skel->maps.sg_hits;
   maps_.ct = skel->maps.ct;
+  maps_.ct_new = skel->maps.ct_new;
+  maps_.ct_zones = skel->maps.ct_zones;
 }
 
 PortProgram::~PortProgram() = default;

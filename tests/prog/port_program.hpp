@@ -5,6 +5,7 @@
 // tests see plain libbpf handles and the ABI.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 struct bpf_map;
@@ -27,6 +28,8 @@ struct PortMaps {
   bpf_map* sg_l4 = nullptr;
   bpf_map* sg_remote = nullptr;
   bpf_map* ct = nullptr;
+  bpf_map* ct_new = nullptr;
+  bpf_map* ct_zones = nullptr;
   bpf_map* sg_hits = nullptr;
 };
 
@@ -34,8 +37,10 @@ class PortProgram {
 public:
   // Opens and loads bpf/port.bpf.c with fresh, private maps: the pin path of
   // every map is cleared before load, so nothing is read from or left in
-  // bpffs. Throws std::runtime_error naming the step and the errno.
-  PortProgram();
+  // bpffs. `ct_max` (0: the object's) sizes both conntrack tables, as
+  // `node install --ct-max` does. Throws std::runtime_error naming the step
+  // and the errno.
+  explicit PortProgram(std::uint32_t ct_max = 0);
   ~PortProgram();
   PortProgram(const PortProgram&) = delete;
   PortProgram& operator=(const PortProgram&) = delete;

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <map>
 #include <ostream>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -1147,7 +1148,7 @@ TEST_F(SgTest, ExpiredConnectionHasNoReplies) {
   std::uint64_t now = monotonic_ns();
   ASSERT_GT(now, 200'000'000'000ull) << "the machine must be up for more than 200 s";
   raw[0].second.last_seen_ns = now - 121'000'000'000ull;
-  put(maps().ct, raw[0].first, raw[0].second);
+  put(maps().ct_new, raw[0].first, raw[0].second);
 
   EXPECT_EQ(run(b, tcp(b, a, 22, 40000, kTcpSyn | kTcpAck)).retval, TC_ACT_SHOT);
   EXPECT_EQ(counts(), forwarded(a, b) + one(b, WEFT_DROP_SG_EGRESS));
@@ -1524,5 +1525,211 @@ TEST_F(SgManyRulesTest, ARuleIsFoundAtEveryBitPosition) {
   EXPECT_EQ(counts(), forwarded(a, b, passed) + one(b, WEFT_DROP_SG_INGRESS, dropped));
 }
 
+// --- a hostile tenant against conntrack (issue: bypasses through conntrack) -----------
+
+namespace hostile {
+
+// The same TCP segment as `tcp(from, victim, …)`, but framed to `via`'s MAC:
+// the IP header names the victim, the switch takes it to `via`.
+Bytes tcp_via(const VmPort& from, const VmPort& via, const VmPort& victim, std::uint16_t sport,
+              std::uint16_t dport, std::uint8_t flags) {
+  return PacketBuilder()
+      .eth(via.mac, from.mac)
+      .ipv4(from.ip, victim.ip)
+      .tcp(sport, dport, flags)
+      .build();
+}
+
+} // namespace hostile
+
+TEST_F(SgTest, ConnectionOpenedTowardsAPermissivePortDoesNotAdmitThatTupleToAnother) {
+  // c accepts SSH from anyone; the victim b accepts nothing. a opens an entry
+  // for the tuple a:40000 -> b:22 by framing its SYN to c's MAC, then sends
+  // the same tuple to b: b's rules must still decide, and refuse it.
+  allow_one_way(a, c, kIpProtoTcp, 22);
+  set_policy(b, kOtherPolicy, true);
+  ASSERT_EQ(run(a, hostile::tcp_via(a, c, b, 40000, 22, kTcpSyn)).retval, TC_ACT_REDIRECT);
+  auto opened = ct_entries();
+  ASSERT_EQ(opened.size(), 1u);
+  const weft_ct_key& key = opened[0].first;
+  EXPECT_EQ(std::set<std::uint32_t>({key.ifindex_a, key.ifindex_b}),
+            (std::set<std::uint32_t>{a.ifindex, c.ifindex}))
+      << "an entry is bound to the two ports it was made between";
+
+  EXPECT_EQ(run(a, tcp(a, b, 40000, 22, kTcpSyn)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(run(a, tcp(a, b, 40000, 22, kTcpAck)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counts(), forwarded(a, c) + one(b, WEFT_DROP_SG_INGRESS, 2));
+  // Nor does the victim's own answer pass as a reply to a.
+  set_policy(b, kClientPolicy, true); // egress tcp 22 only: not from port 22
+  EXPECT_EQ(run(b, tcp(b, a, 22, 40000, kTcpSyn | kTcpAck)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counter(b.ifindex, WEFT_DROP_SG_EGRESS).packets, 1u);
+}
+
+TEST_F(SgTest, IcmpErrorToAnotherHostThanTheQuotedSenderIsNotRelated) {
+  // a has a live UDP flow to b. c forges "port unreachable" quoting it and
+  // sends it to the victim b, which has no ICMP rule: not related, dropped.
+  allow_one_way(a, b, kIpProtoUdp, 53);
+  write_open_policy(kOtherPolicy);
+  set_policy(c, kOtherPolicy, true);
+  Bytes request = udp(a, b, 40000, 53);
+  ASSERT_EQ(run(a, request).retval, TC_ACT_REDIRECT);
+
+  EXPECT_EQ(run(c, icmp(c, b, kIcmpDestUnreach, kIcmpPortUnreach, quote(request, 20))).retval,
+            TC_ACT_SHOT);
+  EXPECT_EQ(counter(b.ifindex, WEFT_DROP_SG_INGRESS).packets, 1u);
+}
+
+TEST_F(SgTest, IcmpErrorFromAPortOffTheConnectionsPathIsNotRelated) {
+  // The right destination (a, the quoted sender), but from c, which the
+  // quoted packet never went to: a third port cannot speak for b.
+  allow_one_way(a, b, kIpProtoUdp, 53);
+  write_open_policy(kOtherPolicy);
+  set_policy(c, kOtherPolicy, true);
+  Bytes request = udp(a, b, 40000, 53);
+  ASSERT_EQ(run(a, request).retval, TC_ACT_REDIRECT);
+
+  EXPECT_EQ(run(c, icmp(c, a, kIcmpDestUnreach, kIcmpPortUnreach, quote(request, 20))).retval,
+            TC_ACT_SHOT);
+  EXPECT_EQ(counter(a.ifindex, WEFT_DROP_SG_INGRESS).packets, 1u);
+  // b, on the path, still can.
+  EXPECT_EQ(run(b, icmp(b, a, kIcmpDestUnreach, kIcmpPortUnreach, quote(request, 20))).retval,
+            TC_ACT_REDIRECT);
+}
+
+TEST_F(SgTest, SynOnAClosedConnectionIsMatchedAsNew) {
+  allow_one_way(a, b, kIpProtoTcp, 22);
+  const CtKey key = ct_key4(kBlue, kIpProtoTcp, a.ip, 40000, b.ip, 22);
+  ASSERT_EQ(run(a, tcp(a, b, 40000, 22, kTcpSyn)).retval, TC_ACT_REDIRECT);
+  ASSERT_EQ(run(b, tcp(b, a, 22, 40000, kTcpSyn | kTcpAck)).retval, TC_ACT_REDIRECT);
+  ASSERT_EQ(run(b, tcp(b, a, 22, 40000, kTcpRst)).retval, TC_ACT_REDIRECT);
+  ASSERT_EQ(connection(key).state, WEFT_CT_CLOSED);
+
+  // The client reuses its port: a new connection, with fresh counters.
+  Bytes syn = tcp(a, b, 40000, 22, kTcpSyn);
+  ASSERT_EQ(run(a, syn).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(connection(key), (CtState{WEFT_CT_NEW, true, a.ifindex, b.ifindex, 1, 0, syn.size(), 0,
+                                      kTcpSyn, 0, 22, kGeneration}));
+  EXPECT_EQ(ct_entries(maps().ct_new).size(), 1u);
+  EXPECT_TRUE(ct_entries(maps().ct).empty());
+}
+
+TEST_F(SgTest, SynOnAClosingConnectionMeetsTodaysRules) {
+  allow_one_way(a, b, kIpProtoTcp, 22);
+  ASSERT_EQ(run(a, tcp(a, b, 40000, 22, kTcpSyn)).retval, TC_ACT_REDIRECT);
+  ASSERT_EQ(run(b, tcp(b, a, 22, 40000, kTcpSyn | kTcpAck)).retval, TC_ACT_REDIRECT);
+  ASSERT_EQ(run(a, tcp(a, b, 40000, 22, kTcpFin | kTcpAck)).retval, TC_ACT_REDIRECT);
+
+  // The rule is gone (no new generation, so the old entry alone would have
+  // admitted it): the new SYN is judged as new, and refused.
+  erase_sg_l4(kServerPolicy, WEFT_DIR_INGRESS, 4, kIpProtoTcp, 22, 16);
+  EXPECT_EQ(run(a, tcp(a, b, 40000, 22, kTcpSyn)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counter(b.ifindex, WEFT_DROP_SG_INGRESS).packets, 1u);
+  EXPECT_TRUE(ct_entries().empty());
+}
+
+TEST_F(SgTest, AConnectionMovesToTheEstablishedTableAtItsFirstReply) {
+  allow_one_way(a, b, kIpProtoTcp, 22);
+  ASSERT_EQ(run(a, tcp(a, b, 40000, 22, kTcpSyn)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(ct_entries(maps().ct_new).size(), 1u);
+  EXPECT_TRUE(ct_entries(maps().ct).empty());
+  ASSERT_EQ(run(b, tcp(b, a, 22, 40000, kTcpSyn | kTcpAck)).retval, TC_ACT_REDIRECT);
+  EXPECT_TRUE(ct_entries(maps().ct_new).empty());
+  ASSERT_EQ(ct_entries(maps().ct).size(), 1u);
+  weft_ct_zone zone{};
+  ASSERT_EQ(bpf_map__lookup_elem(maps().ct_zones, &kBlue, sizeof kBlue, &zone, sizeof zone, 0), 0);
+  EXPECT_EQ(zone.established, 1u);
+}
+
+// Conntrack tables of the loader's smallest size, to be flooded.
+class SgFloodTest : public SgTest {
+protected:
+  bool small_ct() const override { return true; }
+
+  // a -> b:22 established (b has no egress rule: only replies leave it).
+  void establish(VmPort& client, VmPort& server, std::uint16_t sport) {
+    ASSERT_EQ(run(client, tcp(client, server, sport, 22, kTcpSyn)).retval, TC_ACT_REDIRECT);
+    ASSERT_EQ(run(server, tcp(server, client, 22, sport, kTcpSyn | kTcpAck)).retval,
+              TC_ACT_REDIRECT);
+  }
+
+  std::uint32_t established_in(std::uint32_t zone) const {
+    weft_ct_zone z{};
+    bpf_map__lookup_elem(maps().ct_zones, &zone, sizeof zone, &z, sizeof z, 0);
+    return z.established;
+  }
+
+  void age_established_entries(std::uint64_t seconds) {
+    std::uint64_t now = monotonic_ns();
+    ASSERT_GT(now, (seconds + 10) * 1'000'000'000ull) << "the machine must be up long enough";
+    for (auto [key, entry] : ct_entries(maps().ct)) {
+      entry.last_seen_ns = now - seconds * 1'000'000'000ull;
+      put(maps().ct, key, entry);
+    }
+  }
+};
+
+TEST_F(SgFloodTest, EstablishedConnectionsSurviveAFloodOfNewFlows) {
+  allow_one_way(a, b, kIpProtoTcp, 22);
+  establish(a, b, 40000);
+  // a floods c with twelve times the table's size of new UDP flows.
+  put_sg_l4(kClientPolicy, WEFT_DIR_EGRESS, 4, kIpProtoUdp, 0, 0, {1});
+  put_sg_remote(kClientPolicy, WEFT_DIR_EGRESS, "0.0.0.0/0", {0, 1});
+  write_open_policy(kOtherPolicy);
+  set_policy(c, kOtherPolicy, true);
+  for (std::uint32_t i = 0; i < 12 * kSmallCtMax; ++i)
+    ASSERT_EQ(run(a, udp(a, c, static_cast<std::uint16_t>(1024 + i % 60000),
+                         static_cast<std::uint16_t>(1 + i / 60000)))
+                  .retval,
+              TC_ACT_REDIRECT);
+
+  // b's data on the established session still reaches a, which admits no
+  // TCP at all but replies.
+  EXPECT_EQ(run(b, tcp(b, a, 22, 40000, kTcpAck)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(run(a, tcp(a, b, 40000, 22, kTcpAck)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(ct_entries(maps().ct).size(), 1u) << "the flood confirmed nothing";
+  EXPECT_LE(ct_entries(maps().ct_new).size(), kSmallCtMax);
+}
+
+TEST_F(SgFloodTest, ANetworkBeyondItsShareIsRefusedCountedAndOthersAreNot) {
+  set_ct_network_max(4);
+  allow_one_way(a, b, kIpProtoTcp, 22);
+  for (std::uint16_t port = 40000; port < 40004; ++port)
+    establish(a, b, port);
+  ASSERT_EQ(established_in(kBlue), 4u);
+
+  // The fifth is opened but its reply refused, counted, and the attempt forgotten.
+  ASSERT_EQ(run(a, tcp(a, b, 40004, 22, kTcpSyn)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(run(b, tcp(b, a, 22, 40004, kTcpSyn | kTcpAck)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counter(b.ifindex, WEFT_DROP_CT_FULL).packets, 1u);
+  EXPECT_EQ(established_in(kBlue), 4u);
+  EXPECT_TRUE(ct_entries(maps().ct_new).empty());
+  // The four keep working.
+  for (std::uint16_t port = 40000; port < 40004; ++port)
+    EXPECT_EQ(run(b, tcp(b, a, 22, port, kTcpAck)).retval, TC_ACT_REDIRECT);
+
+  // Another tenant's network has its own share: red's ports connect.
+  allow_one_way(vm5, vm6, kIpProtoTcp, 22);
+  establish(vm5, vm6, 40000);
+  EXPECT_EQ(established_in(kRed), 1u);
+}
+
+TEST_F(SgFloodTest, ExpiredEstablishedEntriesAreReclaimedWhenTheShareIsFull) {
+  set_ct_network_max(4);
+  allow_one_way(a, b, kIpProtoUdp, 53);
+  for (std::uint16_t port = 40000; port < 40004; ++port) {
+    ASSERT_EQ(run(a, udp(a, b, port, 53)).retval, TC_ACT_REDIRECT);
+    ASSERT_EQ(run(b, udp(b, a, 53, port)).retval, TC_ACT_REDIRECT);
+  }
+  ASSERT_EQ(established_in(kBlue), 4u);
+  // Idle past the UDP stream timeout (180 s), and never looked up again.
+  age_established_entries(200);
+
+  ASSERT_EQ(run(a, udp(a, b, 40004, 53)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(run(b, udp(b, a, 53, 40004)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(established_in(kBlue), 1u);
+  auto left = ct_entries(maps().ct);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_TRUE(ntohs(left[0].first.port_a) == 40004 || ntohs(left[0].first.port_b) == 40004);
+}
 } // namespace
 } // namespace weft::test
