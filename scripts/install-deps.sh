@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what weft needs to build, test and run its lab on Debian 12.
 # Safe to run again: apt-get skips what is already there.
+#   --ci   also what CI's own checks need: a fresh Debian 12 root to build in
+#          (mmdebstrap) and Debian 12's 6.1 kernel booted in qemu to load every
+#          BPF object on its verifier (qemu, busybox).
 set -euo pipefail
 
 packages=(
@@ -10,6 +13,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 iputils-ping netcat-openbsd python3 util-linux
 )
+if [ "${1:-}" = "--ci" ]; then
+  packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
