@@ -12,6 +12,10 @@
 #include "lib/common.h"
 #include "lib/proto.h"
 
+/* IPv4 fragment field: the offset bits, and "more fragments". */
+#define IP_OFFSET_MASK 0x1fff
+#define IP_MORE_FRAGMENTS 0x2000
+
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
 #endif
@@ -71,11 +75,14 @@ static __always_inline struct iphdr* parse_ipv4(struct packet* pkt) {
   return ip;
 }
 
-/* The UDP header after an IPv4 header, or 0 (not UDP, a later fragment, short). */
+/* The UDP header after an IPv4 header, or 0 (not UDP, a later fragment,
+ * short: the IP total length, not the frame, says where the packet ends). */
 static __always_inline struct udphdr* parse_udp4(struct packet* pkt, struct iphdr* ip) {
   struct udphdr* udp = (void*)ip + ip->ihl * 4;
 
-  if (ip->protocol != IPPROTO_UDP || (ip->frag_off & bpf_htons(0x1fff)))
+  if (ip->protocol != IPPROTO_UDP || (ip->frag_off & bpf_htons(IP_OFFSET_MASK)))
+    return 0;
+  if (bpf_ntohs(ip->tot_len) < ip->ihl * 4 + sizeof(*udp))
     return 0;
   if ((void*)(udp + 1) > pkt->data_end)
     return 0;
@@ -90,7 +97,7 @@ static __always_inline struct ipv6hdr* parse_ipv6(struct packet* pkt) {
   return ip6;
 }
 
-#define IPV6_MAX_EXT_HEADERS 4
+#define IPV6_MAX_EXT_HEADERS 8
 
 /* Where an IP packet's transport header is, and whether it is a fragment. */
 struct upper {

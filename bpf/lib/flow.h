@@ -44,18 +44,23 @@ static __always_inline int has_ports(__u8 proto) {
          proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
 }
 
-/* Ports of a transport header at `l4`. */
-static __always_inline int parse_ports(struct packet* pkt, void* l4, struct tuple* t) {
+/* Ports of a transport header at `l4`, of which the IP header says `avail`
+ * bytes are the packet's (the rest of the frame is Ethernet padding). */
+static __always_inline int parse_ports(struct packet* pkt, void* l4, __u32 avail, struct tuple* t) {
   if (has_ports(t->proto)) {
     __be16* ports = l4;
 
-    if ((void*)(ports + 2) > pkt->data_end)
+    if ((void*)(ports + 2) > pkt->data_end || avail < 2 * sizeof(*ports))
       return -WEFT_DROP_MALFORMED;
     t->sport = ports[0];
     t->dport = ports[1];
   }
   return WEFT_OK;
 }
+
+/* A quoted packet is cut short by design (its lengths are the original's):
+ * only the frame bounds its headers. */
+#define ICMP_QUOTE_ANY 0xffff
 
 /* An echo is keyed as request: id -> 0, reply: 0 -> id. */
 static __always_inline void echo_ports(struct tuple* t, int request, __be16 id) {
@@ -98,7 +103,7 @@ static __always_inline int parse_inner4(struct packet* pkt, void* at, struct tup
       echo_ports(t, icmp->type == ICMP_ECHO, icmp->un.echo.id);
     return WEFT_OK;
   }
-  return parse_ports(pkt, l4, t);
+  return parse_ports(pkt, l4, ICMP_QUOTE_ANY, t);
 }
 
 static __always_inline int parse_inner6(struct packet* pkt, void* at, struct tuple* t) {
@@ -121,18 +126,19 @@ static __always_inline int parse_inner6(struct packet* pkt, void* at, struct tup
       echo_ports(t, type == ICMPV6_ECHO_REQUEST, icmp6->icmp6_dataun.u_echo.identifier);
     return WEFT_OK;
   }
-  return parse_ports(pkt, ip6 + 1, t);
+  return parse_ports(pkt, ip6 + 1, ICMP_QUOTE_ANY, t);
 }
 
-/* The transport header at `l4` of a packet whose protocol is f->t.proto. */
-static __always_inline int parse_l4(struct packet* pkt, void* l4, struct flow* f) {
+/* The transport header at `l4` of a packet whose protocol is f->t.proto,
+ * `avail` bytes long by the IP header's lengths. */
+static __always_inline int parse_l4(struct packet* pkt, void* l4, __u32 avail, struct flow* f) {
   if (f->t.proto == IPPROTO_ICMP || f->t.proto == IPPROTO_ICMPV6) {
     struct icmphdr* icmp = l4; /* type and code sit alike in ICMPv6 */
     int v6 = f->t.proto == IPPROTO_ICMPV6;
     __u8 request = v6 ? ICMPV6_ECHO_REQUEST : ICMP_ECHO;
     __u8 reply = v6 ? ICMPV6_ECHO_REPLY : ICMP_ECHOREPLY;
 
-    if ((void*)(icmp + 1) > pkt->data_end)
+    if ((void*)(icmp + 1) > pkt->data_end || avail < sizeof(*icmp))
       return -WEFT_DROP_MALFORMED;
     f->l4_key = (__u16)icmp->type << 8 | icmp->code;
     if (icmp->type == request || icmp->type == reply) {
@@ -145,13 +151,13 @@ static __always_inline int parse_l4(struct packet* pkt, void* l4, struct flow* f
     return WEFT_OK;
   }
   f->trackable = 1;
-  if (parse_ports(pkt, l4, &f->t) < 0)
+  if (parse_ports(pkt, l4, avail, &f->t) < 0)
     return -WEFT_DROP_MALFORMED;
   f->l4_key = bpf_ntohs(f->t.dport);
   if (f->t.proto == IPPROTO_TCP) {
     struct tcphdr* tcp = l4;
 
-    if ((void*)(tcp + 1) > pkt->data_end)
+    if ((void*)(tcp + 1) > pkt->data_end || avail < sizeof(*tcp))
       return -WEFT_DROP_MALFORMED;
     f->tcp_flags = ((__u8*)tcp)[13];
   }
@@ -160,27 +166,33 @@ static __always_inline int parse_l4(struct packet* pkt, void* l4, struct flow* f
 
 static __always_inline int parse_flow4(struct packet* pkt, struct flow* f) {
   struct iphdr* ip = parse_ipv4(pkt);
+  __u32 header_len, total_len;
 
   if (!ip)
+    return -WEFT_DROP_MALFORMED;
+  header_len = ip->ihl * 4;
+  total_len = bpf_ntohs(ip->tot_len);
+  if (total_len < header_len)
     return -WEFT_DROP_MALFORMED;
   f->t.family = 4;
   f->t.proto = ip->protocol;
   copy_v4(f->t.saddr, ip->saddr);
   copy_v4(f->t.daddr, ip->daddr);
   f->frag_id = ip->id;
-  if (ip->frag_off & bpf_htons(0x1fff)) {
+  if (ip->frag_off & bpf_htons(IP_OFFSET_MASK)) {
     f->fragment = FRAG_LATER;
     f->trackable = f->t.proto != IPPROTO_ICMP;
     return WEFT_OK;
   }
-  if (ip->frag_off & bpf_htons(0x2000)) /* more fragments */
+  if (ip->frag_off & bpf_htons(IP_MORE_FRAGMENTS))
     f->fragment = FRAG_FIRST;
-  return parse_l4(pkt, (void*)ip + ip->ihl * 4, f);
+  return parse_l4(pkt, (void*)ip + header_len, total_len - header_len, f);
 }
 
 static __always_inline int parse_flow6(struct packet* pkt, struct flow* f) {
   struct ipv6hdr* ip6 = parse_ipv6(pkt);
   struct upper up = {};
+  __u32 extensions;
   void* l4;
 
   if (!ip6)
@@ -198,7 +210,10 @@ static __always_inline int parse_flow6(struct packet* pkt, struct flow* f) {
     f->trackable = f->t.proto != IPPROTO_ICMPV6;
     return WEFT_OK;
   }
-  return parse_l4(pkt, l4, f);
+  extensions = l4 - (void*)(ip6 + 1);
+  if (extensions > bpf_ntohs(ip6->payload_len))
+    return -WEFT_DROP_MALFORMED;
+  return parse_l4(pkt, l4, bpf_ntohs(ip6->payload_len) - extensions, f);
 }
 
 /*

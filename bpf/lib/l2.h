@@ -87,7 +87,8 @@ static long flood_one(__u32 index, void* data) {
     return 0;
   /* Broadcast and multicast are matched against each receiver's ingress
    * rules as they are; they open no connections. */
-  if (ctx->flow->t.family && (port->flags & WEFT_PORT_SECURITY) && !fixed_ingress(ctx->flow) &&
+  if (ctx->flow->t.family && (port->flags & WEFT_PORT_SECURITY) &&
+      !fixed_ingress(ctx->flow, target) &&
       (ctx->flow->malformed || !sg_admits(port->policy, WEFT_DIR_INGRESS, &ctx->flow->t,
                                           ctx->flow->l4_key, ctx->flow->fragment == FRAG_LATER))) {
     count(target, WEFT_DROP_SG_INGRESS, ctx->skb->len);

@@ -10,6 +10,7 @@
 
 #include "lib/ct.h"
 #include "lib/policy.h"
+#include "lib/spoof.h"
 
 /* One end of a packet's path: a local port (flags 0 when there is none). */
 struct sg_end {
@@ -47,15 +48,37 @@ static __always_inline int fixed_egress(const struct flow* f) {
   return udp_ports(f, DHCP6_CLIENT_PORT, DHCP6_SERVER_PORT) || f->t.proto == IPPROTO_ICMPV6;
 }
 
-/* Traffic a port with port security always receives: DHCP server replies,
- * MLD queries, router advertisements, neighbour solicitations and adverts. */
-static __always_inline int fixed_ingress(const struct flow* f) {
+/* fe80::/64, where DHCPv6 servers answer a client's link-local address. */
+static __always_inline int ipv6_link_local64(const __u8* a) {
+  return a[0] == 0xfe && a[1] == 0x80 && !(a[2] | a[3] | a[4] | a[5] | a[6] | a[7]);
+}
+
+/* A DHCP server reply is the port's only when addressed to one of its own
+ * addresses or to broadcast (DHCPv6: its addresses or fe80::/64), as Neutron
+ * admits them; to anyone else's address it is no infrastructure traffic. */
+static __always_inline int dhcp_reply_for(const struct flow* f, __u32 ifindex) {
+  struct weft_port* port = bpf_map_lookup_elem(&ports, &ifindex);
+  __be32 dst;
+
+  if (!port)
+    return 0;
+  if (f->t.family == 4) {
+    __builtin_memcpy(&dst, f->t.daddr, sizeof(dst));
+    return dst == 0xffffffff || ipv4_allowed(ifindex, port->mac, dst);
+  }
+  return ipv6_link_local64(f->t.daddr) || ipv6_allowed(ifindex, port->mac, f->t.daddr);
+}
+
+/* Traffic the port on `ifindex`, with port security, always receives: DHCP
+ * server replies to it, MLD queries, router advertisements, neighbour
+ * solicitations and adverts. */
+static __always_inline int fixed_ingress(const struct flow* f, __u32 ifindex) {
   __u8 type = f->l4_key >> 8;
 
   if (f->t.family == 4)
-    return udp_ports(f, DHCP_SERVER_PORT, DHCP_CLIENT_PORT);
+    return udp_ports(f, DHCP_SERVER_PORT, DHCP_CLIENT_PORT) && dhcp_reply_for(f, ifindex);
   if (udp_ports(f, DHCP6_SERVER_PORT, DHCP6_CLIENT_PORT))
-    return 1;
+    return dhcp_reply_for(f, ifindex);
   return f->t.proto == IPPROTO_ICMPV6 && f->fragment != FRAG_LATER &&
          (type == ICMPV6_MGM_QUERY || type == ICMPV6_ROUTER_ADVERT ||
           type == ICMPV6_NEIGH_SOLICIT || type == ICMPV6_NEIGH_ADVERT);
@@ -235,7 +258,7 @@ __noinline int sg_check(const struct flow* f, struct sg_path* path) {
   len = path->len;
   charge = &path->charge;
   check_src = filtered(src) && !fixed_egress(f);
-  check_dst = filtered(dst) && !fixed_ingress(f);
+  check_dst = filtered(dst) && !fixed_ingress(f, dst->ifindex);
   if (!check_src && !check_dst)
     return WEFT_OK;
   if (f->malformed) {

@@ -1525,6 +1525,67 @@ TEST_F(SgManyRulesTest, ARuleIsFoundAtEveryBitPosition) {
   EXPECT_EQ(counts(), forwarded(a, b, passed) + one(b, WEFT_DROP_SG_INGRESS, dropped));
 }
 
+// --- lengths, DHCP replies and extension headers ----------------------------------------
+
+TEST_F(SgTest, TransportPortsAreReadWithinTheIpTotalLength) {
+  // A header-only IPv4 packet whose Ethernet padding looks like a SYN to 22:
+  // there is no TCP header in it, whatever the padding says.
+  allow_one_way(a, b, kIpProtoTcp, 22);
+  Bytes padded = tcp(a, b, 40000, 22, kTcpSyn);
+  padded.at(14 + 2) = 0;
+  padded.at(14 + 3) = 20;
+  EXPECT_EQ(run(a, with_ipv4_checksum(padded)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counts(), one(a, WEFT_DROP_MALFORMED));
+  EXPECT_TRUE(connections().empty());
+}
+
+TEST_F(SgTest, Ipv6TransportPortsAreReadWithinThePayloadLength) {
+  allow_one_way(a, b, 6, kIpProtoUdp, 53, 16);
+  Bytes padded = udp6(a, b, 40000, 53);
+  padded.at(14 + 4) = 0;
+  padded.at(14 + 5) = 2; // not even its ports
+  EXPECT_EQ(run(a, padded).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counts(), one(a, WEFT_DROP_MALFORMED));
+}
+
+TEST_F(SgTest, DhcpReplyToAnotherPortsAddressIsNoInfrastructureTraffic) {
+  // c is the DHCP port (port security off); b has no groups. An offer framed
+  // to b but addressed to a's IP is not b's: Neutron admits server replies
+  // only to the port's own addresses and broadcast.
+  set_policy(a, 0, false);
+  set_policy(b, 0, false);
+  c.security = false;
+  write_port(c);
+  EXPECT_EQ(run(c, udp4(c.mac, b.mac, c.ip, a.ip, 67, 68, dhcp_offer(b.mac))).retval, TC_ACT_SHOT);
+  EXPECT_EQ(run(c, udp4(c.mac, b.mac, c.ip, b.ip, 67, 68, dhcp_offer(b.mac))).retval,
+            TC_ACT_REDIRECT);
+  Bytes advertise_elsewhere = PacketBuilder()
+                                  .eth(a.mac, c.mac)
+                                  .ipv6(link_local(c.mac), ipv6("2001:db8::99"))
+                                  .udp(547, 546)
+                                  .payload(dhcpv6_advertise())
+                                  .build();
+  EXPECT_EQ(run(c, advertise_elsewhere).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counts(),
+            one(b, WEFT_DROP_SG_INGRESS) + one(a, WEFT_DROP_SG_INGRESS) + forwarded(c, b));
+}
+
+TEST_F(SgTest, LawfulIpv6WithFiveExtensionHeadersPassesAndNineAreRefused) {
+  allow_one_way(a, b, 6, kIpProtoUdp, 53, 16);
+  auto with_headers = [&](int count) {
+    PacketBuilder frame;
+    frame.eth(b.mac, a.mac).ipv6(link_local(a.mac), link_local(b.mac));
+    for (int i = 0; i < count; ++i)
+      frame.ipv6_hop_by_hop();
+    return frame.udp(40000, 53).payload(Bytes(8, 1)).build();
+  };
+  EXPECT_EQ(run(a, with_headers(5)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(run(a, with_headers(8)).retval, TC_ACT_REDIRECT);
+  // Past the walk's limit (8), the chain could hide anything: refused.
+  EXPECT_EQ(run(a, with_headers(9)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counts(), forwarded(a, b, 2) + one(a, WEFT_DROP_MALFORMED));
+}
+
 // --- a hostile tenant against conntrack (issue: bypasses through conntrack) -----------
 
 namespace hostile {
