@@ -75,6 +75,7 @@ void node_install(const Globals& g, const std::string& uplink, const std::string
   else if (attach == "tc")
     opts.attach_mode = AttachMode::Tc;
   Session session(layout_of(g));
+  NodeLock lock(session.layout().record_dir(), session.layout().node);
   auto result = session.installation().install(opts);
   json out = inspect_node(session);
   out["fresh_install"] = result.fresh;
@@ -95,6 +96,7 @@ void node_install(const Globals& g, const std::string& uplink, const std::string
 
 void node_uninstall(const Globals& g) {
   Session session(layout_of(g));
+  NodeLock lock(session.layout().record_dir(), session.layout().node);
   bool was = session.installation().installed();
   int removed = session.installation().uninstall();
   if (g.format.json) {
@@ -139,8 +141,10 @@ void print_plan_text(const json& plan, bool dry_run) {
 }
 
 void apply(const Globals& g, const std::string& file, bool dry_run) {
+  std::string document = read_input(file);
   Session session(layout_of(g));
-  Plan plan = session.apply(read_input(file), dry_run);
+  NodeLock lock(session.layout().record_dir(), session.layout().node);
+  Plan plan = session.apply(document, dry_run);
   json out = describe_plan(plan);
   out["dry_run"] = dry_run;
   out["node"] = session.layout().node;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <netinet/in.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "loader/devices.hpp"
 #include "maps/weft_abi.h"
@@ -84,8 +85,11 @@ InstallResult Installation::install(const InstallOptions& options) {
   } catch (...) {
     // A node that had nothing before has nothing after a failed install: no
     // empty folders, no maps pinned before the program was refused.
-    if (fresh)
+    if (fresh) {
       remove_pins();
+      ::rmdir(layout_.record_dir().c_str()); // the lock's folder, when nothing else is in it
+      ::rmdir(layout_.state_dir.c_str());
+    }
     throw;
   }
 }

@@ -2,10 +2,14 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <fcntl.h>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "loader/bpf.hpp"
 
@@ -18,8 +22,21 @@ std::optional<Record> FileRecordStore::load() const {
   std::stringstream text;
   text << in.rdbuf();
   auto j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (j.is_discarded())
-    throw std::runtime_error("record " + path_ + " is not valid JSON; remove it and apply again");
+  if (j.is_discarded() || !j.is_object()) {
+    std::cerr << "weft: warning: record " << path_
+              << " is damaged; ignoring it and reconciling against the pinned maps\n";
+    return std::nullopt;
+  }
+  try {
+    return record_of(j);
+  } catch (const nlohmann::json::exception& e) {
+    std::cerr << "weft: warning: record " << path_ << " is damaged (" << e.what()
+              << "); ignoring it and reconciling against the pinned maps\n";
+    return std::nullopt;
+  }
+}
+
+Record FileRecordStore::record_of(const nlohmann::json& j) {
   Record r;
   r.document = j.value("document", std::string("{}"));
   const auto net_ids = j.value("net_ids", nlohmann::json::object());
@@ -61,15 +78,54 @@ void FileRecordStore::save(const Record& record) {
                                 {"ifindex", lp.ifindex ? nlohmann::json(*lp.ifindex) : nullptr},
                                 {"net_id", lp.net_id}});
   make_parents(path_);
-  std::string tmp = path_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump(2) << "\n";
-    if (!out)
-      throw SystemError("write " + tmp, errno);
+  std::string dir = path_.substr(0, path_.rfind('/'));
+  std::string tmp = path_ + ".XXXXXX";
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0)
+    throw SystemError("create a temporary record in " + dir, errno);
+  std::string text = j.dump(2) + "\n";
+  bool written = true;
+  for (std::size_t done = 0; written && done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    written = n > 0;
+    done += n > 0 ? static_cast<std::size_t>(n) : 0;
   }
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0)
-    throw SystemError("rename " + tmp, errno);
+  int err = errno;
+  if (!written || ::fsync(fd) != 0 || (err = errno, ::close(fd) != 0)) {
+    err = err ? err : errno;
+    ::unlink(tmp.c_str());
+    throw SystemError("write " + tmp, err);
+  }
+  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+    err = errno;
+    ::unlink(tmp.c_str());
+    throw SystemError("rename " + tmp + " to " + path_, err);
+  }
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+NodeLock::NodeLock(const std::string& record_dir, const std::string& node) {
+  make_parents(record_dir + "/");
+  fd_ = ::open(record_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0)
+    throw SystemError("open " + record_dir + " to lock node " + node, errno);
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0)
+    return;
+  if (errno != EWOULDBLOCK)
+    throw SystemError("lock " + record_dir, errno);
+  std::cerr << "weft: waiting for another weft command to finish with node " << node
+            << " (it holds the lock on " << record_dir << ")\n";
+  if (::flock(fd_, LOCK_EX) != 0)
+    throw SystemError("lock " + record_dir, errno);
+}
+
+NodeLock::~NodeLock() {
+  if (fd_ >= 0)
+    ::close(fd_);
 }
 
 } // namespace weft

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "loader/compile.hpp"
 
 namespace weft {
@@ -29,11 +31,33 @@ public:
 class FileRecordStore : public RecordStore {
 public:
   explicit FileRecordStore(std::string path) : path_(std::move(path)) {}
+  // A record that cannot be read (torn by a crash, edited by hand) is
+  // reported on stderr and treated as absent: the pinned maps are what apply
+  // reconciles against, so a damaged record never wedges the node.
   std::optional<Record> load() const override;
-  void save(const Record& record) override; // atomic: write, then rename
+  // Crash-safe: a unique temporary in the same folder, fsync, rename, fsync
+  // of the folder.
+  void save(const Record& record) override;
 
 private:
+  static Record record_of(const nlohmann::json& j);
+
   std::string path_;
+};
+
+// Serialises the commands that change a node (apply, install, uninstall):
+// an exclusive flock on the node's record folder, held for the whole
+// plan-and-execute and released when this object goes. A command that has to
+// wait says on stderr what it waits for.
+class NodeLock {
+public:
+  NodeLock(const std::string& record_dir, const std::string& node);
+  ~NodeLock();
+  NodeLock(const NodeLock&) = delete;
+  NodeLock& operator=(const NodeLock&) = delete;
+
+private:
+  int fd_ = -1;
 };
 
 class MemoryRecordStore : public RecordStore {

@@ -649,6 +649,7 @@ private:
   void parse_segment(Fields& fields, Fields& segment, Network& network);
   void parse_subnet(const json& entry, std::size_t index);
   void check_subnet_overlaps();
+  void check_pair_macs();
   void collect_group_ids(const json* groups);
   void parse_group(const json& entry, std::size_t index);
   void parse_rule(const json& entry, std::size_t index, const std::string& group_label,
@@ -746,6 +747,7 @@ State Parser::parse(const json& document) {
   if (ports != nullptr)
     for (std::size_t i = 0; i < ports->size(); ++i)
       parse_port((*ports)[i], i);
+  check_pair_macs();
 
   if (problems_.count() > 0)
     throw StateError(std::move(problems_.list()));
@@ -1030,6 +1032,28 @@ void Parser::check_subnet_overlaps() {
                                  printable(subnets[later].network_id));
         break;
       }
+    }
+  }
+}
+
+// An allowed pair may widen what a port sends from, never take over what
+// another port of its network receives: the forwarding table would send that
+// port's unicast to whichever of the two came last in the document.
+void Parser::check_pair_macs() {
+  for (std::size_t i = 0; i < state_.ports.size(); ++i) {
+    const Port& port = state_.ports[i];
+    for (std::size_t k = 0; k < port.allowed_address_pairs.size(); ++k) {
+      const Mac& mac = port.allowed_address_pairs[k].mac_address;
+      if (mac == port.mac_address)
+        continue;
+      auto owner = macs_.find(std::make_pair(port.network_id, mac));
+      if (owner == macs_.end())
+        continue;
+      std::string where = port.id.empty() ? indexed("ports", i) : label("port", port.id);
+      problems_.add(where, indexed("allowed_address_pairs", k) + ".mac_address " + mac.str() +
+                               " is the MAC of " + owner->second + " in network " +
+                               printable(port.network_id) +
+                               ": a pair may not take over another port's traffic");
     }
   }
 }

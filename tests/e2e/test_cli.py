@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import unittest
 
@@ -252,6 +253,63 @@ class Cli(w.LabTestMixin, unittest.TestCase):
                              "%s: raw bytes %r" % (where, value))
             for i, item in enumerate(value):
                 self.assertNoHex(item, "%s[%d]" % (where, i))
+
+    def test_concurrent_applies_are_serialised(self):
+        """Two applies at once: both succeed, the maps hold exactly one document."""
+        full = self.document()
+        small = dict(full, ports=[copy.deepcopy(self.p1)])
+        docs = {"full": json.dumps(full), "small": json.dumps(small)}
+        for round_no in range(4):
+            procs = []
+            for name in ("full", "small") if round_no % 2 else ("small", "full"):
+                procs.append(subprocess.Popen(self.lab.weft_argv("apply", "-f", "-"),
+                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, text=True))
+                procs[-1].stdin.write(docs[name])
+                procs[-1].stdin.close()
+            for proc in procs:
+                proc.wait(timeout=60)
+                err = proc.stderr.read()
+                proc.stdout.close()
+                proc.stderr.close()
+                self.assertEqual(proc.returncode, 0, err)
+            unchanged = []
+            for name, text in docs.items():
+                code, plan, out, err = self.lab.apply_raw(text, dry_run=True)
+                self.assertEqual(code, 0, err)
+                if (plan["entries_added"], plan["entries_changed"], plan["entries_removed"]) == (0, 0, 0):
+                    unchanged.append(name)
+            self.assertEqual(len(unchanged), 1,
+                             "round %d: the maps match %s, not exactly one document" %
+                             (round_no, unchanged or "neither"))
+            record_dir = os.path.join(self.lab.state_dir, self.lab.node)
+            self.assertEqual(sorted(os.listdir(record_dir)), ["applied.json"],
+                             "temporary records left behind")
+
+    def test_damaged_record_does_not_wedge_the_node(self):
+        record = os.path.join(self.lab.state_dir, self.lab.node, "applied.json")
+        with open(record, "w") as f:
+            f.write('{"document": "{\\"ports\\": [')  # torn mid-write
+        code, plan, out, err = self.lab.apply_raw(json.dumps(self.document()))
+        self.assertEqual(code, 0, err)
+        self.assertIn("damaged", err)
+        with open(record) as f:
+            json.load(f)  # whole again
+        again = self.lab.apply(self.document())
+        self.assertEqual((again["entries_added"], again["entries_changed"],
+                          again["entries_removed"]), (0, 0, 0))
+
+    def test_failed_install_leaves_nothing_behind(self):
+        node = w.PREFIX + "failed"
+        state = os.path.join(self.tmp, "failed-state")
+        argv = [w.WEFT, "-j", "--netns", self.lab.node_ns, "--node", node, "--state-dir", state,
+                "node", "install", "--ct-max", "2048", "--ct-network-max", "4096"]
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("--ct-network-max 4096 is above --ct-max 2048", proc.stdout)
+        self.assertFalse(os.path.lexists(os.path.join(w.BPFFS, "weft", node)),
+                         "a failed install left pins or folders")
+        self.assertFalse(os.path.lexists(state), "a failed install left its state folder")
 
     def test_map_dump_is_decoded(self):
         self.assertTrue(self.v1.ping(self.v2.ip))

@@ -968,6 +968,31 @@ TEST(StatePorts, AllowedAddressPairsAreNotRepeated) {
                                          "mac_address fa:16:3e:11:22:33 is listed twice"));
 }
 
+TEST(StatePorts, AllowedAddressPairMayNotTakeAnotherPortsMac) {
+  json document = good_document();
+  json other = port(document, 0);
+  other["id"] = "c0ffee00-0000-4000-8000-000000000001";
+  other["mac_address"] = "fa:16:3e:00:00:99";
+  other["fixed_ips"] = json::array({{{"subnet_id", "sub-blue4"}, {"ip_address", "10.0.0.99"}}});
+  other["allowed_address_pairs"] = json::array();
+  document["ports"].push_back(other);
+  // In the same network: refused, naming both ports, whichever comes first.
+  port(document, 0)["allowed_address_pairs"].push_back(
+      {{"ip_address", "10.0.0.250"}, {"mac_address", "fa:16:3e:00:00:99"}});
+  std::size_t k = port(document, 0)["allowed_address_pairs"].size() - 1;
+  EXPECT_TRUE(refused_with(document, std::string("port ") + kPortId + ": allowed_address_pairs[" +
+                                         std::to_string(k) +
+                                         "].mac_address fa:16:3e:00:00:99 is the MAC of port "
+                                         "c0ffee00-0000-4000-8000-000000000001 in network "
+                                         "net-blue: a pair may not take over another port's "
+                                         "traffic"));
+  // Another network's port may have that MAC: no takeover there.
+  document["ports"].back()["network_id"] = "net-red";
+  document["ports"].back()["fixed_ips"] =
+      json::array({{{"subnet_id", "sub-red"}, {"ip_address", "10.0.0.99"}}});
+  EXPECT_TRUE(accepted(document));
+}
+
 TEST(StatePorts, DeviceNameIsTapAndElevenCharactersOfTheId) {
   Port vm;
   vm.id = kPortId;
