@@ -360,13 +360,17 @@ void PortProgTest::set_policy(VmPort& port, std::uint32_t policy, bool stateful)
   write_port(port);
 }
 
-void PortProgTest::set_sg_generation(std::uint32_t generation) {
+void PortProgTest::change_config(const std::function<void(weft_node_config&)>& change) {
   std::uint32_t zero = 0;
   weft_node_config config{};
   if (int err = bpf_map__lookup_elem(maps().config, &zero, sizeof zero, &config, sizeof config, 0))
     throw std::runtime_error(std::string("read config: ") + std::strerror(-err));
-  config.sg_generation = generation;
+  change(config);
   put(maps().config, zero, config);
+}
+
+void PortProgTest::set_sg_generation(std::uint32_t generation) {
+  change_config([&](weft_node_config& config) { config.sg_generation = generation; });
 }
 
 std::vector<std::pair<weft_ct_key, weft_ct_entry>> PortProgTest::ct_entries(bpf_map* table) const {
@@ -392,12 +396,7 @@ std::vector<std::pair<weft_ct_key, weft_ct_entry>> PortProgTest::ct_entries() co
 }
 
 void PortProgTest::set_ct_network_max(std::uint32_t limit) {
-  std::uint32_t zero = 0;
-  weft_node_config config{};
-  if (int err = bpf_map__lookup_elem(maps().config, &zero, sizeof zero, &config, sizeof config, 0))
-    throw std::runtime_error(std::string("read config: ") + std::strerror(-err));
-  config.ct_network_max = limit;
-  put(maps().config, zero, config);
+  change_config([&](weft_node_config& config) { config.ct_network_max = limit; });
 }
 
 // --- running the program -------------------------------------------------------------

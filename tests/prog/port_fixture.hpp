@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -183,6 +184,8 @@ protected:
   void write_open_policy(std::uint32_t policy);
   // Gives a port its groups: a policy and statefulness.
   void set_policy(VmPort& port, std::uint32_t policy, bool stateful);
+  // Reads the node configuration, lets `change` edit it, writes it back.
+  void change_config(const std::function<void(weft_node_config&)>& change);
   // weft_node_config.sg_generation, as an apply that changed the groups bumps it.
   void set_sg_generation(std::uint32_t generation);
 
