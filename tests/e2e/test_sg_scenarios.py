@@ -807,6 +807,40 @@ class SecurityGroupScenarios(w.LabTestMixin, unittest.TestCase):
         self.assertEqual(set(listed), {default["id"], web["id"], open_b["id"]})
         self.assertEqual(set(listed[open_b["id"]]["ports"]), {self.pid("b1"), self.pid("b2")})
 
+    # --- hostile tenants against conntrack ------------------------------------------------
+
+    def test_19_an_entry_towards_a_permissive_port_does_not_open_its_neighbour(self):
+        """a3 points its neighbour entry for a2's IP at a1 (which accepts SSH
+        from anyone) for the first SYN, then at a2 (which accepts nothing) for
+        the retransmission: a2's rules still decide, the session never opens."""
+        permissive = group("permissive", [rule("ingress", "tcp", ports=(22, 22),
+                                               prefix="0.0.0.0/0")])
+        closed, client = group("closed"), group("client")
+        self.apply([permissive, closed, client],
+                   {"a1": [permissive], "a2": [closed], "a3": [client]})
+        self.serve("a2", 22)
+        a3, victim = self.vm["a3"], self.vm["a2"]
+        a3.sh("ip", "neigh", "replace", victim.ip, "lladdr", self.vm["a1"].mac, "dev", "eth0",
+              "nud", "permanent")
+        self.addCleanup(a3.sh, "ip", "neigh", "flush", "dev", "eth0", check=False)
+        before = self.counters("a2")
+        agent = os.path.abspath(w.__file__)
+        proc = subprocess.Popen(
+            w.in_ns(a3.ns, w.PYTHON, agent, "connect", "tcp", victim.ip, "22", "probe", "3.5"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.4)  # the first SYN went to a1's MAC and opened an entry
+        a3.sh("ip", "neigh", "replace", victim.ip, "lladdr", victim.mac, "dev", "eth0",
+              "nud", "permanent")
+        out, _ = proc.communicate(timeout=30)
+        self.assertFalse(proc.returncode == 0 and out.strip() == "a2:probe",
+                         "a3 reached a2's port 22 through a1's conntrack entry")
+        self.assertGreaterEqual(self.moved("a2", before).get("drop-sg-ingress", 0), 1,
+                                "a2 did not refuse the retransmitted SYN: %s" %
+                                self.moved("a2", before))
+        # Each entry a3 made is bound to the ports it was made between.
+        for row in self.ct_rows(port=self.pid("a3")):
+            self.assertNotEqual(row["dst_port"], self.pid("a2"), row)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

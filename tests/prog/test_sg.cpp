@@ -1535,7 +1535,16 @@ TEST_F(SgTest, TransportPortsAreReadWithinTheIpTotalLength) {
   padded.at(14 + 2) = 0;
   padded.at(14 + 3) = 20;
   EXPECT_EQ(run(a, with_ipv4_checksum(padded)).retval, TC_ACT_SHOT);
-  EXPECT_EQ(counts(), one(a, WEFT_DROP_MALFORMED));
+  // Ports inside, but not the whole TCP header (its flags) ...
+  padded.at(14 + 3) = 20 + 8;
+  EXPECT_EQ(run(a, with_ipv4_checksum(padded)).retval, TC_ACT_SHOT);
+  // ... nor an ICMP header (an echo's identifier is in the padding).
+  allow_one_way(a, b, 4, kIpProtoIcmp, icmp_l4(kIcmpEchoRequest, 0), 8);
+  Bytes short_echo = echo(a, b, kIcmpEchoRequest, 0x1234);
+  short_echo.at(14 + 2) = 0;
+  short_echo.at(14 + 3) = 20 + 4;
+  EXPECT_EQ(run(a, with_ipv4_checksum(short_echo)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counts(), one(a, WEFT_DROP_MALFORMED, 3));
   EXPECT_TRUE(connections().empty());
 }
 
@@ -1656,7 +1665,16 @@ TEST_F(SgForgedErrorTest, IcmpErrorFromAPortOffTheConnectionsPathIsNotRelated) {
   EXPECT_EQ(run(c, icmp(c, a, kIcmpDestUnreach, kIcmpPortUnreach, quote(request, 20))).retval,
             TC_ACT_SHOT);
   EXPECT_EQ(counter(a.ifindex, WEFT_DROP_SG_INGRESS).packets, 1u);
-  // b, on the path, still can.
+  // b, on the path, can; but only back to the quoted sender: framed to a,
+  // addressed to c, it is b's own ICMP, which b's rules do not let out.
+  Bytes misaddressed = PacketBuilder()
+                           .eth(a.mac, b.mac)
+                           .ipv4(b.ip, c.ip)
+                           .icmp(kIcmpDestUnreach, kIcmpPortUnreach)
+                           .payload(quote(request, 20))
+                           .build();
+  EXPECT_EQ(run(b, misaddressed).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counter(b.ifindex, WEFT_DROP_SG_EGRESS).packets, 1u);
   EXPECT_EQ(run(b, icmp(b, a, kIcmpDestUnreach, kIcmpPortUnreach, quote(request, 20))).retval,
             TC_ACT_REDIRECT);
 }
@@ -1736,16 +1754,19 @@ protected:
 TEST_F(SgFloodTest, EstablishedConnectionsSurviveAFloodOfNewFlows) {
   allow_one_way(a, b, kIpProtoTcp, 22);
   establish(a, b, 40000);
-  // a floods c with twelve times the table's size of new UDP flows.
+  // a floods c with twelve times the table's size of new UDP flows, each
+  // flow twice: an LRU's reference bit then no longer spares the one
+  // established session that a flood of single packets would pass over.
   put_sg_l4(kClientPolicy, WEFT_DIR_EGRESS, 4, kIpProtoUdp, 0, 0, {1});
   put_sg_remote(kClientPolicy, WEFT_DIR_EGRESS, "0.0.0.0/0", {0, 1});
   write_open_policy(kOtherPolicy);
   set_policy(c, kOtherPolicy, true);
-  for (std::uint32_t i = 0; i < 12 * kSmallCtMax; ++i)
-    ASSERT_EQ(run(a, udp(a, c, static_cast<std::uint16_t>(1024 + i % 60000),
-                         static_cast<std::uint16_t>(1 + i / 60000)))
-                  .retval,
-              TC_ACT_REDIRECT);
+  for (std::uint32_t i = 0; i < 12 * kSmallCtMax; ++i) {
+    Bytes flow = udp(a, c, static_cast<std::uint16_t>(1024 + i % 60000),
+                     static_cast<std::uint16_t>(1 + i / 60000));
+    ASSERT_EQ(run(a, flow).retval, TC_ACT_REDIRECT);
+    ASSERT_EQ(run(a, flow).retval, TC_ACT_REDIRECT);
+  }
 
   // b's data on the established session still reaches a, which admits no
   // TCP at all but replies.
