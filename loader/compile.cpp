@@ -247,4 +247,23 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
   return desired;
 }
 
+NetIds net_ids_in_networks_map(const State& state, const std::map<Bytes, Bytes>& networks) {
+  using Segment = std::pair<std::uint8_t, std::uint32_t>; // type, segmentation id
+  std::map<Segment, std::vector<std::uint32_t>> pinned;
+  for (const auto& [key, value] : networks) {
+    auto net = from_bytes<weft_network>(value);
+    pinned[{net.type, net.segmentation_id}].push_back(from_bytes<std::uint32_t>(key));
+  }
+  std::map<Segment, std::vector<std::string>> wanted;
+  for (const auto& net : state.networks)
+    wanted[{net_type(net.type), net.segmentation_id}].push_back(net.id);
+  NetIds ids;
+  for (const auto& [segment, ids_in_document] : wanted) {
+    auto it = pinned.find(segment);
+    if (ids_in_document.size() == 1 && it != pinned.end() && it->second.size() == 1)
+      ids[ids_in_document.front()] = it->second.front();
+  }
+  return ids;
+}
+
 } // namespace weft

@@ -52,4 +52,9 @@ using IfindexOf = std::function<std::optional<int>(const std::string& device)>;
 Desired compile(const State& state, const std::string& node, const Assignments& previous,
                 const IfindexOf& ifindex_of);
 
+// The net_ids the pinned networks map gives the document's networks, matched
+// by type and segmentation id where the match is unique on both sides: what
+// keeps net_ids stable when the record of the last apply is lost.
+NetIds net_ids_in_networks_map(const State& state, const std::map<Bytes, Bytes>& networks);
+
 } // namespace weft

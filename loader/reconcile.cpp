@@ -47,6 +47,8 @@ Plan Fabric::plan(const State& state) const {
   Assignments previous;
   if (record)
     previous = {record->net_ids, record->policy_ids};
+  else
+    previous.net_ids = net_ids_in_networks_map(state, map(WEFT_MAP_NETWORKS).dump());
   plan.desired = compile(state, node_, previous, [this](const std::string& device) {
     auto dev = devices_.find(device);
     return dev ? std::optional<int>(dev->ifindex) : std::nullopt;

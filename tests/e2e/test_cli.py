@@ -293,6 +293,9 @@ class Cli(w.LabTestMixin, unittest.TestCase):
         code, plan, out, err = self.lab.apply_raw(json.dumps(self.document()))
         self.assertEqual(code, 0, err)
         self.assertIn("damaged", err)
+        # The pinned maps were the truth: the same document changes nothing.
+        self.assertEqual((plan["entries_added"], plan["entries_changed"],
+                          plan["entries_removed"]), (0, 0, 0), plan)
         with open(record) as f:
             json.load(f)  # whole again
         again = self.lab.apply(self.document())

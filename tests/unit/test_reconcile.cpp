@@ -265,6 +265,26 @@ TEST(Reconcile, NetIdsStayStableWhenNetworksComeAndGo) {
   EXPECT_TRUE(port_entry(h, 21u));
 }
 
+TEST(Reconcile, ALostRecordKeepsNetIdsFromThePinnedNetworks) {
+  Harness h;
+  h.apply(document({kPortA1, kPortB1}));
+  std::string only_b = R"({"networks":[
+    {"id":"net-b","name":"b","provider:network_type":"vxlan","provider:segmentation_id":200}],
+   "subnets":[{"id":"sub-b","network_id":"net-b","cidr":"10.0.0.0/24"}],
+   "ports":[)" + kPortB1 +
+                       "]}";
+  h.apply(only_b);
+  ASSERT_EQ(h.records.load()->net_ids.at("net-b"), 2u);
+  // The record is gone (a crash, a hand edit): net-b is still segment 2 in
+  // the maps, so it stays 2 and the apply writes nothing.
+  h.records = MemoryRecordStore();
+  int writes = h.maps.writes();
+  Plan again = h.apply(only_b);
+  EXPECT_TRUE(again.changes.empty());
+  EXPECT_EQ(h.maps.writes(), writes);
+  EXPECT_EQ(h.records.load()->net_ids.at("net-b"), 2u);
+}
+
 TEST(Reconcile, DeviceRecreatedWithANewIfindexMovesThePort) {
   Harness h;
   h.apply(document({kPortA1, kPortA2}));
