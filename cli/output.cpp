@@ -6,7 +6,7 @@
 namespace weft::cli {
 
 Column field(std::string title, std::string key) {
-  return {std::move(title), [key](const nlohmann::json& row) {
+  return {std::move(title), [key = std::move(key)](const nlohmann::json& row) {
             return row.contains(key) ? text(row[key]) : std::string("-");
           }};
 }

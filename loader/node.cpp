@@ -225,7 +225,7 @@ int Installation::remove_pins() {
   }
   for (const auto& dir : {layout_.links_dir(), layout_.progs_dir(), layout_.maps_dir()})
     for (const auto& name : list_dir(dir))
-      remove_pin(dir + "/" + name);
+      remove_pin(std::string(dir).append("/").append(name));
   for (const auto& dir :
        {layout_.links_dir(), layout_.progs_dir(), layout_.maps_dir(), layout_.root()})
     remove_pin(dir);

@@ -183,8 +183,9 @@ void write_l4(const CompiledPolicy& policy, const Bucket& bucket, Sink& sink) {
       if (active_count == 0 || i == list.size())
         continue;
       std::vector<weft_sg_l4_key> keys;
+      const std::uint8_t block_proto = proto; // C++20 lets a lambda capture a binding; clang 14 not
       for_each_block(at, list[i].at - 1, [&](std::uint32_t start, int prefix_len) {
-        keys.push_back(l4_key(bucket, proto, start, prefix_len));
+        keys.push_back(l4_key(bucket, block_proto, start, prefix_len));
       });
       RuleBits rules = active;
       rules.merge(any);

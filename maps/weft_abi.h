@@ -299,9 +299,9 @@ struct weft_sg_remote_key {
  * order, not numeric address order), so both directions find it with one
  * lookup. Each end includes its port's device: an entry made between two
  * ports is never found for a packet between two others (Neutron's iptables
- * driver keeps a conntrack zone per port for the same reason). An ICMP echo is keyed as if the request
- * went from port <identifier> to port 0 (and the reply back), so a request
- * never passes as the reply of another.
+ * driver keeps a conntrack zone per port for the same reason). An ICMP echo
+ * is keyed as if the request went from port <identifier> to port 0 (and the
+ * reply back), so a request never passes as the reply of another.
  */
 struct weft_ct_key {
   __u32 zone; /* net_id */

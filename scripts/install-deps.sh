@@ -2,19 +2,21 @@
 # Installs what weft needs to build, test and run its lab on Debian 12.
 # Safe to run again: apt-get skips what is already there.
 #   --ci   also what CI's own checks need: a fresh Debian 12 root to build in
-#          (mmdebstrap) and Debian 12's 6.1 kernel booted in qemu to load every
-#          BPF object on its verifier (qemu, busybox).
+#          (mmdebstrap), Debian 12's 6.1 kernel booted in qemu to load every
+#          BPF object on its verifier (qemu, busybox), and clang-format and
+#          clang-tidy for scripts/lint.sh.
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   libnl-3-dev libnl-route-3-dev libcli11-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev
   iproute2 iputils-ping netcat-openbsd python3 util-linux
 )
 if [ "${1:-}" = "--ci" ]; then
-  packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates)
+  packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
+    clang-format clang-tidy)
 fi
 
 missing=()

@@ -259,7 +259,7 @@ std::uint16_t PacketBuilder::l4_checksum(std::size_t ip_index, std::uint8_t prot
   return static_cast<std::uint16_t>(~checksum_fold(checksum_add(sum, l4)));
 }
 
-Bytes PacketBuilder::encode(std::size_t index, Bytes inner) const {
+Bytes PacketBuilder::encode(std::size_t index, const Bytes& inner) const {
   const Layer* next = index + 1 < layers_.size() ? &layers_[index + 1] : nullptr;
   // The nearest IP layer before this one: its addresses go in the pseudo-header.
   auto enclosing_ip = [&]() -> std::size_t {
@@ -375,7 +375,7 @@ Bytes PacketBuilder::encode(std::size_t index, Bytes inner) const {
 Bytes PacketBuilder::build() const {
   Bytes frame;
   for (std::size_t i = layers_.size(); i-- > 0;)
-    frame = encode(i, std::move(frame));
+    frame = encode(i, frame);
   return frame;
 }
 
@@ -504,13 +504,13 @@ std::optional<Ipv4Header> FrameView::ipv4() const {
     return std::nullopt;
   Ipv4Header ip;
   ip.ihl = l3[0] & 0x0f;
-  if (ip.ihl < 5 || l3.size() < ip.ihl * 4u)
+  if (ip.ihl < 5 || l3.size() < ip.ihl * std::size_t{4})
     return std::nullopt;
   ip.total_length = get16(l3, 2);
   ip.protocol = l3[9];
   ip.src = get_ipv4(l3, 12);
   ip.dst = get_ipv4(l3, 16);
-  ip.checksum_ok = checksum_fold(checksum_add(0, l3.first(ip.ihl * 4u))) == 0xffff;
+  ip.checksum_ok = checksum_fold(checksum_add(0, l3.first(ip.ihl * std::size_t{4}))) == 0xffff;
   return ip;
 }
 
@@ -534,7 +534,7 @@ std::optional<UdpHeader> FrameView::udp() const {
   if (auto ip = ipv4()) {
     if (ip->protocol != kIpProtoUdp)
       return std::nullopt;
-    l4 = l3.subspan(ip->ihl * 4u);
+    l4 = l3.subspan(ip->ihl * std::size_t{4});
     zero_is_none = true;
     if (l4.size() >= kUdpHeaderLen)
       pseudo = pseudo_header_ipv4(ip->src, ip->dst, kIpProtoUdp, get16(l4, 4));

@@ -165,7 +165,7 @@ private:
 
   static std::uint16_t ethertype_of(const Layer* next);
   static std::uint8_t ip_protocol_of(const Layer* next);
-  Bytes encode(std::size_t index, Bytes inner) const;
+  Bytes encode(std::size_t index, const Bytes& inner) const;
   // Pseudo-header checksum of an upper-layer packet inside layers_[ip_index].
   std::uint16_t l4_checksum(std::size_t ip_index, std::uint8_t protocol,
                             std::span<const std::uint8_t> l4) const;

@@ -335,7 +335,7 @@ protected:
   // Sets the IPv4 header checksum of a frame.
   static Bytes with_ipv4_checksum(Bytes frame) {
     constexpr std::size_t ip = 14;
-    std::size_t header_len = (frame.at(ip) & 0x0f) * 4u;
+    std::size_t header_len = (frame.at(ip) & 0x0fu) * std::size_t{4};
     frame.at(ip + 10) = 0;
     frame.at(ip + 11) = 0;
     std::uint16_t sum = static_cast<std::uint16_t>(~checksum_fold(
