@@ -2,10 +2,11 @@
 /*
  * The port program: tc ingress of a VM's tap (or the host end of its veth),
  * so it sees every frame the VM sends. Parse, check the source, answer ARP,
- * switch inside the port's segment through both ports' security groups; one
- * exit that counts the verdict.
+ * look up where the frame goes in the port's segment, deliver it through
+ * both ports' security groups; one exit that counts the verdict.
  */
 #include "lib/arp.h"
+#include "lib/deliver.h"
 #include "lib/drop.h"
 #include "lib/eth.h"
 #include "lib/flow.h"
@@ -23,6 +24,7 @@ static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* 
   struct flow* f = scratch_flow();
   struct packet pkt;
   struct sg_end src;
+  struct destination dest = {};
   __u32 net_id;
   int ret;
 
@@ -48,10 +50,11 @@ static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* 
     v->reason = WEFT_ARP_REPLY;
     return bpf_redirect(ifindex, 0);
   }
+  ret = l2_lookup(&pkt, ifindex, net_id, &dest);
+  if (ret < 0)
+    return drop(v, -ret);
   sg_end_of(&src, ifindex, port);
-  if (pkt.eth->h_dest[0] & 1)
-    return l2_flood(skb, f, &src, net_id, v);
-  return l2_unicast(skb, &pkt, f, &src, net_id, v);
+  return deliver(skb, f, &src, net_id, &dest, v);
 }
 
 SEC("tc")

@@ -1,125 +1,44 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Switching inside one tenant segment, keyed by the node-local net_id: a
- * known unicast MAC goes to its port, broadcast and multicast to every other
- * port of the segment, and nothing ever crosses to another net_id. Each
- * delivery to a port passes that port's security groups.
+ * Switching inside one tenant segment, keyed by the node-local net_id: where
+ * a frame goes. A known unicast MAC goes to its port, broadcast and
+ * multicast to every other port of the segment, and nothing ever crosses to
+ * another net_id. The lookup only decides; deliver.h acts on its answer
+ * (security groups, redirect, and later encapsulation).
  */
 #pragma once
 
-#include "lib/drop.h"
 #include "lib/eth.h"
 #include "lib/maps.h"
-#include "lib/sg.h"
 
-/* The verdict the program counts: a reason, charged to a port. */
-struct verdict {
-  __u32 reason;
+enum destination_kind {
+  DEST_PORT = 1,  /* a local port: `ifindex` */
+  DEST_FLOOD = 2, /* every other local port of the segment */
+};
+
+struct destination {
+  __u32 kind; /* enum destination_kind */
   __u32 ifindex;
 };
 
-static __always_inline int drop(struct verdict* v, __u32 reason) {
-  v->reason = reason;
-  return TC_ACT_SHOT;
-}
-
-static __always_inline struct weft_port* up_port(__u32 ifindex) {
-  struct weft_port* port = bpf_map_lookup_elem(&ports, &ifindex);
-
-  return port && (port->flags & WEFT_PORT_UP) ? port : 0;
-}
-
-/* Unicast to the port that owns dst MAC in this segment. */
-static __always_inline int l2_unicast(struct __sk_buff* skb, struct packet* pkt,
-                                      const struct flow* f, const struct sg_end* src, __u32 net_id,
-                                      struct verdict* v) {
+/* Where the frame in `pkt`, sent from `from`, goes in segment `net_id`:
+ * WEFT_OK with `dest` set, or a negative drop reason. */
+static __always_inline int l2_lookup(const struct packet* pkt, __u32 from, __u32 net_id,
+                                     struct destination* dest) {
   struct weft_fdb_key key = {.net_id = net_id};
   struct weft_fdb_entry* entry;
-  struct weft_port* port;
-  struct sg_path path = {.src = *src, .zone = net_id, .len = skb->len, .charge = skb->ifindex};
-  int ret;
 
+  if (pkt->eth->h_dest[0] & 1) {
+    dest->kind = DEST_FLOOD;
+    return WEFT_OK;
+  }
   mac_copy(key.mac, pkt->eth->h_dest);
   entry = bpf_map_lookup_elem(&fdb, &key);
   if (!entry || !entry->ifindex)
-    return drop(v, WEFT_DROP_UNKNOWN_UNICAST);
-  if (entry->ifindex == skb->ifindex)
-    return drop(v, WEFT_DROP_HAIRPIN);
-  port = up_port(entry->ifindex);
-  if (!port)
-    return drop(v, WEFT_DROP_PORT_DOWN);
-  sg_end_of(&path.dst, entry->ifindex, port);
-  if (f->t.family) {
-    ret = sg_check(f, &path);
-    if (ret < 0) {
-      v->ifindex = path.charge;
-      return drop(v, -ret);
-    }
-  }
-
-  count(path.dst.ifindex, WEFT_DELIVERED, skb->len);
-  v->reason = WEFT_FWD_UNICAST;
-  return bpf_redirect(path.dst.ifindex, 0);
-}
-
-struct flood_ctx {
-  struct __sk_buff* skb;
-  struct weft_flood* list;
-  const struct flow* flow;
-  __u32 from;
-  __u32 sent;
-};
-
-static long flood_one(__u32 index, void* data) {
-  struct flood_ctx* ctx = data;
-  struct weft_port* port;
-  __u32 idx = index;
-  __u32 target;
-
-  /* clang may bounds-check one copy of the index and use another. */
-  asm volatile("" : "+r"(idx));
-  idx &= WEFT_FLOOD_MAX - 1;
-  target = ctx->list->ifindex[idx];
-  if (target == ctx->from)
-    return 0;
-  port = up_port(target);
-  if (!port)
-    return 0;
-  /* Broadcast and multicast are matched against each receiver's ingress
-   * rules as they are; they open no connections. */
-  if (ctx->flow->t.family && (port->flags & WEFT_PORT_SECURITY) &&
-      !fixed_ingress(ctx->flow, target) &&
-      (ctx->flow->malformed || !sg_admits(port->policy, WEFT_DIR_INGRESS, &ctx->flow->t,
-                                          ctx->flow->l4_key, ctx->flow->fragment == FRAG_LATER))) {
-    count(target, WEFT_DROP_SG_INGRESS, ctx->skb->len);
-    return 0;
-  }
-  if (bpf_clone_redirect(ctx->skb, target, 0) == 0) {
-    count(target, WEFT_DELIVERED, ctx->skb->len);
-    ctx->sent++;
-  }
-  return 0;
-}
-
-/* A copy to every other up port of the segment; the original is consumed. */
-static __always_inline int l2_flood(struct __sk_buff* skb, const struct flow* f,
-                                    const struct sg_end* src, __u32 net_id, struct verdict* v) {
-  struct flood_ctx ctx = {.skb = skb, .flow = f, .from = skb->ifindex};
-  __u32 n;
-
-  if (f->t.family && filtered(src) && !fixed_egress(f)) {
-    if (f->malformed)
-      return drop(v, WEFT_DROP_MALFORMED);
-    if (!sg_admits(src->policy, WEFT_DIR_EGRESS, &f->t, f->l4_key, f->fragment == FRAG_LATER))
-      return drop(v, WEFT_DROP_SG_EGRESS);
-  }
-  ctx.list = bpf_map_lookup_elem(&flood, &net_id);
-  if (!ctx.list)
-    return drop(v, WEFT_DROP_NO_FLOOD_TARGET);
-  n = ctx.list->count;
-  if (n > WEFT_FLOOD_MAX)
-    n = WEFT_FLOOD_MAX;
-  bpf_loop(n, flood_one, &ctx, 0);
-  v->reason = ctx.sent ? WEFT_FWD_FLOOD : WEFT_DROP_NO_FLOOD_TARGET;
-  return TC_ACT_SHOT;
+    return -WEFT_DROP_UNKNOWN_UNICAST;
+  if (entry->ifindex == from)
+    return -WEFT_DROP_HAIRPIN;
+  dest->kind = DEST_PORT;
+  dest->ifindex = entry->ifindex;
+  return WEFT_OK;
 }

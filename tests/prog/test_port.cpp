@@ -431,6 +431,26 @@ TEST_F(PortProgTest, BroadcastIsFloodedToTheOtherUpPortsOfItsNetworkOnly) {
   EXPECT_FALSE(vm5_side.receives(frame, 100ms));
 }
 
+TEST_F(PortProgTest, AFloodCopyThatCannotBeSentIsCountedOnItsTarget) {
+  // A port entry whose device is gone (deleted between two applies): the
+  // copy for it fails and is counted there, the others still go.
+  constexpr std::uint32_t kGone = 0x7ffffff0;
+  VmPort ghost = vm3;
+  ghost.ifindex = kGone;
+  write_port(ghost);
+  weft_flood list{};
+  ASSERT_EQ(
+      bpf_map__lookup_elem(maps().flood, &vm1.net_id, sizeof vm1.net_id, &list, sizeof list, 0), 0);
+  list.ifindex[list.count++] = kGone;
+  put(maps().flood, vm1.net_id, list);
+
+  EXPECT_EQ(run(vm1, broadcast_udp(vm1)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counts(), (Counts{{{vm1.device, "forward-flood"}, 1},
+                              {{vm2.device, "delivered"}, 1},
+                              {{vm3.device, "delivered"}, 1},
+                              {{ifname(kGone), "drop-redirect-failed"}, 1}}));
+}
+
 TEST_F(PortProgTest, MulticastIsFloodedLikeBroadcast) {
   Bytes frame = PacketBuilder()
                     .eth(mac("01:00:5e:00:00:fb"), vm2.mac)
