@@ -1,0 +1,117 @@
+// `weft node install|uninstall|show`: the datapath on this node.
+#include <iostream>
+
+#include "cli/command.hpp"
+#include "cli/output.hpp"
+#include "loader/inspect.hpp"
+#include "loader/session.hpp"
+#include "maps/weft_abi.h"
+
+using nlohmann::json;
+
+namespace weft::cli {
+
+namespace {
+
+void node_install(const Globals& g, const std::string& uplink, const std::string& tunnel_ip,
+                  const std::string& attach, std::uint32_t ct_max, std::uint32_t ct_network_max) {
+  InstallOptions opts;
+  if (ct_max)
+    opts.ct_max = ct_max;
+  if (ct_network_max)
+    opts.ct_network_max = ct_network_max;
+  if (!uplink.empty())
+    opts.uplink = uplink;
+  if (!tunnel_ip.empty()) {
+    opts.tunnel_ip = IpAddr::parse(tunnel_ip);
+    if (!opts.tunnel_ip)
+      throw std::runtime_error("--tunnel-ip '" + tunnel_ip + "' is not an IP address");
+  }
+  if (attach == "tcx")
+    opts.attach_mode = AttachMode::Tcx;
+  else if (attach == "tc")
+    opts.attach_mode = AttachMode::Tc;
+  Session session(layout_of(g));
+  NodeLock lock(session.layout().record_dir(), session.layout().node);
+  auto result = session.installation().install(opts);
+  json out = inspect_node(session);
+  out["fresh_install"] = result.fresh;
+  out["program_replaced"] = result.program_replaced;
+  if (g.format.json) {
+    print_json(out, g.format);
+    return;
+  }
+  std::cout << "node " << session.layout().node << ": "
+            << (result.fresh              ? "installed"
+                : result.program_replaced ? "upgraded"
+                                          : "already installed, nothing changed")
+            << " (ABI " << WEFT_ABI_VERSION << ", " << out["attach_mode"].get<std::string>()
+            << " attachments, pins in " << session.layout().root() << ")\n";
+  if (result.program_replaced)
+    std::cout << "replaced the port program on " << result.links_updated << " devices\n";
+}
+
+void node_uninstall(const Globals& g) {
+  Session session(layout_of(g));
+  NodeLock lock(session.layout().record_dir(), session.layout().node);
+  bool was = session.installation().installed();
+  int removed = session.installation().uninstall();
+  if (g.format.json) {
+    print_json({{"node", session.layout().node}, {"was_installed", was}, {"detached", removed}},
+               g.format);
+    return;
+  }
+  std::cout << "node " << session.layout().node << ": "
+            << (was ? "uninstalled, " + std::to_string(removed) + " attachments removed"
+                    : "was not installed; left nothing behind")
+            << "\n";
+}
+
+void node_show(const Globals& g) {
+  Session session(layout_of(g));
+  json out = inspect_node(session);
+  print_detail(out, "attachments", out.value("attachments", json()),
+               {field("DEVICE", "device"), field("IFINDEX", "ifindex"), field("HOOK", "hook"),
+                field("MODE", "mode"), field("PROG_ID", "prog_id")},
+               g.format);
+}
+
+} // namespace
+
+void register_node(Command& cmd) {
+  CLI::App& app = cmd.app;
+  const Globals& g = cmd.globals;
+  Action& action = cmd.action;
+  OptionStore& store = cmd.store;
+  auto* node = app.add_subcommand("node", "install, remove and show the fabric on this node");
+  node->require_subcommand(1);
+  auto& uplink = store.add<std::string>();
+  auto& tunnel_ip = store.add<std::string>();
+  auto& attach = store.add<std::string>("auto");
+  auto* install = node->add_subcommand("install", "load and pin the datapath (idempotent)");
+  install->add_option("--uplink", uplink, "the node's physical uplink device");
+  install->add_option("--tunnel-ip", tunnel_ip, "this node's VXLAN tunnel endpoint (IPv4)");
+  install->add_option("--attach", attach, "attach mode: auto (tcx on kernels >= 6.6), tcx or tc")
+      ->check(CLI::IsMember({"auto", "tcx", "tc"}))
+      ->capture_default_str();
+  auto& ct_max = store.add<std::uint32_t>(0);
+  auto& ct_network_max = store.add<std::uint32_t>(0);
+  install->add_option("--ct-max", ct_max,
+                      "established connections the node tracks, and as many being opened "
+                      "(default 65536); fixed until uninstall");
+  install->add_option("--ct-network-max", ct_network_max,
+                      "established connections one network may hold (default: half of "
+                      "--ct-max), so that no tenant can take the table from the others");
+  install->callback([&] {
+    action = [&] { node_install(g, uplink, tunnel_ip, attach, ct_max, ct_network_max); };
+  });
+  node->add_subcommand("uninstall", "detach all programs and remove every pin")->callback([&] {
+    action = [&] { node_uninstall(g); };
+  });
+  for (const char* name : {"show", "list"})
+    node->add_subcommand(name, "what is installed")->callback([&] {
+      action = [&] { node_show(g); };
+    });
+}
+
+} // namespace weft::cli
