@@ -25,8 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "loader/policy.hpp"
-#include "loader/state.hpp"
+#include "loader/fabric/policy.hpp"
+#include "loader/model/state.hpp"
 #include "maps/weft_abi.h"
 // Skeletons after the ABI header.
 #include "bench_redirect.skel.h"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cli/output.hpp"
-#include "loader/layout.hpp"
+#include "loader/model/layout.hpp"
 
 namespace weft::cli {
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "loader/layout.hpp"
+#include "loader/model/layout.hpp"
 
 namespace weft::cli {
 

@@ -6,8 +6,8 @@
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
-#include "loader/netns.hpp"
-#include "loader/state.hpp"
+#include "loader/model/state.hpp"
+#include "loader/system/netns.hpp"
 
 using nlohmann::json;
 using namespace weft;

@@ -7,10 +7,9 @@
 #include <set>
 #include <string>
 
-#include "loader/attach.hpp"
-#include "loader/compile.hpp"
-#include "loader/devices.hpp"
-#include "loader/reconcile.hpp"
+#include "loader/fabric/compile.hpp"
+#include "loader/fabric/datapath.hpp"
+#include "loader/fabric/reconcile.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft::test {

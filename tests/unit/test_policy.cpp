@@ -1,7 +1,7 @@
 // Security groups compiled into sg_l4 and sg_remote: each rule kind, checked
 // the way the BPF reads the maps (an LPM lookup of the packet's L4 key, one of
 // its remote address, and the intersection of the two rule sets).
-#include "loader/policy.hpp"
+#include "loader/fabric/policy.hpp"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -15,9 +15,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "loader/compile.hpp"
-#include "loader/decode.hpp"
-#include "loader/state.hpp"
+#include "loader/fabric/compile.hpp"
+#include "loader/inspect/decode.hpp"
+#include "loader/model/state.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft::test {

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "fakes.hpp"
-#include "loader/state.hpp"
+#include "loader/model/state.hpp"
 
 namespace weft::test {
 namespace {

@@ -1,6 +1,6 @@
 // The desired-state parser: Neutron's field names, defaults and checks
 // (DESIGN.md §3.1, NEUTRON.md).
-#include "loader/state.hpp"
+#include "loader/model/state.hpp"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "loader/map_io.hpp"
-#include "loader/state.hpp"
+#include "loader/fabric/map_io.hpp"
+#include "loader/model/state.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft {

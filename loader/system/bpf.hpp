@@ -8,7 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "loader/map_io.hpp"
+#include "loader/fabric/map_io.hpp"
+#include "loader/model/error.hpp"
 
 namespace weft {
 
@@ -30,14 +31,6 @@ private:
 };
 
 // An error from the kernel, with what was being done: "open map /sys/…: No such file".
-class SystemError : public std::runtime_error {
-public:
-  SystemError(const std::string& what, int err);
-  int err() const { return err_; }
-
-private:
-  int err_;
-};
 
 // The number of possible CPUs: the one place that knows it.
 int possible_cpus();

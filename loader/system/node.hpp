@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "loader/attach.hpp"
-#include "loader/layout.hpp"
-#include "loader/state.hpp"
+#include "loader/model/layout.hpp"
+#include "loader/model/state.hpp"
+#include "loader/system/attach.hpp"
 
 namespace weft {
 

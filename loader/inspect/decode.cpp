@@ -1,12 +1,12 @@
-#include "loader/decode.hpp"
+#include "loader/inspect/decode.hpp"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <cstring>
 
-#include "loader/policy.hpp"
-#include "loader/state.hpp"
+#include "loader/fabric/policy.hpp"
+#include "loader/model/state.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft {

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "loader/compile.hpp"
+#include "loader/fabric/compile.hpp"
 
 namespace weft {
 

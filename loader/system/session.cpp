@@ -1,4 +1,4 @@
-#include "loader/session.hpp"
+#include "loader/system/session.hpp"
 
 #include "maps/weft_abi.h"
 

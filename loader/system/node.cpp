@@ -1,4 +1,4 @@
-#include "loader/node.hpp"
+#include "loader/system/node.hpp"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "loader/devices.hpp"
+#include "loader/system/devices.hpp"
 #include "maps/weft_abi.h"
 // The skeleton comes after the ABI header it relies on.
 #include "port.skel.h"

@@ -7,32 +7,14 @@
 #include <optional>
 #include <string>
 
-#include "loader/bpf.hpp"
-#include "loader/layout.hpp"
+#include "loader/fabric/datapath.hpp"
+#include "loader/model/layout.hpp"
+#include "loader/system/bpf.hpp"
 
 namespace weft {
 
-enum class AttachMode { Tcx, Tc };
-std::string to_string(AttachMode mode);
 // tcx when the running kernel has it (6.6 and later).
 AttachMode default_attach_mode();
-
-struct Attachment {
-  std::string device;
-  int ifindex = 0;
-  AttachMode mode = AttachMode::Tcx;
-  std::uint32_t prog_id = 0;
-};
-
-class Attacher {
-public:
-  virtual ~Attacher() = default;
-  // Idempotent: an attachment that already runs this program is left alone.
-  virtual void attach(const std::string& device, int ifindex) = 0;
-  // Missing attachments (or a device that is gone) are fine.
-  virtual void detach(const std::string& device, int ifindex) = 0;
-  virtual std::optional<Attachment> query(const std::string& device, int ifindex) const = 0;
-};
 
 class KernelAttacher : public Attacher {
 public:

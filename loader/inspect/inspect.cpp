@@ -1,11 +1,11 @@
-#include "loader/inspect.hpp"
+#include "loader/inspect/inspect.hpp"
 
 #include <arpa/inet.h>
 #include <cstring>
 #include <ctime>
 #include <map>
 
-#include "loader/decode.hpp"
+#include "loader/inspect/decode.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft {

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "loader/map_io.hpp"
-#include "loader/policy.hpp"
-#include "loader/state.hpp"
+#include "loader/fabric/map_io.hpp"
+#include "loader/fabric/policy.hpp"
+#include "loader/model/state.hpp"
 
 namespace weft {
 

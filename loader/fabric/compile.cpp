@@ -1,10 +1,10 @@
-#include "loader/compile.hpp"
+#include "loader/fabric/compile.hpp"
 
 #include <cstring>
 #include <netinet/in.h>
 #include <set>
 
-#include "loader/policy.hpp"
+#include "loader/fabric/policy.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft {

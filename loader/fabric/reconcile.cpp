@@ -1,4 +1,4 @@
-#include "loader/reconcile.hpp"
+#include "loader/fabric/reconcile.hpp"
 
 #include <set>
 

@@ -1,4 +1,4 @@
-#include "loader/bpf.hpp"
+#include "loader/system/bpf.hpp"
 
 #include <algorithm>
 #include <bpf/bpf.h>
@@ -28,9 +28,6 @@ Fd::~Fd() {
   if (fd_ >= 0)
     ::close(fd_);
 }
-
-SystemError::SystemError(const std::string& what, int err)
-    : std::runtime_error(what + ": " + std::strerror(err)), err_(err) {}
 
 int possible_cpus() {
   static const int cpus = [] {

@@ -1,4 +1,4 @@
-#include "loader/policy.hpp"
+#include "loader/fabric/policy.hpp"
 
 #include <arpa/inet.h>
 #include <set>

@@ -1,4 +1,4 @@
-#include "loader/devices.hpp"
+#include "loader/system/devices.hpp"
 
 #include <net/if.h>
 #include <netlink/netlink.h>

@@ -1,7 +1,7 @@
 // Parsing and validating the desired state (DESIGN.md §3.1). Every check that
 // Neutron's API makes on these fields is made here, on the whole document, so
 // that a refused document lists all its problems and changes nothing.
-#include "loader/state.hpp"
+#include "loader/model/state.hpp"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>

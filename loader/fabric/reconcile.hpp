@@ -7,12 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "loader/attach.hpp"
-#include "loader/compile.hpp"
-#include "loader/devices.hpp"
-#include "loader/map_io.hpp"
-#include "loader/record.hpp"
-#include "loader/state.hpp"
+#include "loader/fabric/compile.hpp"
+#include "loader/fabric/datapath.hpp"
+#include "loader/fabric/map_io.hpp"
+#include "loader/fabric/record.hpp"
+#include "loader/model/state.hpp"
 
 namespace weft {
 

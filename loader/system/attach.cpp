@@ -1,4 +1,4 @@
-#include "loader/attach.hpp"
+#include "loader/system/attach.hpp"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -14,10 +14,6 @@ constexpr int kTcxIngress = 46;
 // Our clsact filter slot: a fixed handle and priority so REPLACE swaps in place.
 constexpr std::uint32_t kTcHandle = 0x7e1f;
 constexpr std::uint32_t kTcPriority = 0xc001;
-
-std::string to_string(AttachMode mode) {
-  return mode == AttachMode::Tcx ? "tcx" : "tc";
-}
 
 AttachMode default_attach_mode() {
   utsname u{};

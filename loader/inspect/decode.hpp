@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "loader/map_io.hpp"
+#include "loader/fabric/map_io.hpp"
 
 namespace weft {
 

@@ -1,10 +1,10 @@
-#include "loader/netns.hpp"
+#include "loader/system/netns.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
 #include <sched.h>
 
-#include "loader/bpf.hpp"
+#include "loader/system/bpf.hpp"
 
 namespace weft {
 

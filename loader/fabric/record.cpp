@@ -1,4 +1,4 @@
-#include "loader/record.hpp"
+#include "loader/fabric/record.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "loader/bpf.hpp"
+#include "loader/model/error.hpp"
 
 namespace weft {
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "loader/session.hpp"
+#include "loader/system/session.hpp"
 
 namespace weft {
 
