@@ -5,15 +5,18 @@
 #include <set>
 
 #include "loader/fabric/policy.hpp"
+#include "maps/registry.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft {
 
 const std::vector<std::string>& reconciled_maps() {
-  static const std::vector<std::string> names = {
-      WEFT_MAP_NETWORKS, WEFT_MAP_PORT_MACS, WEFT_MAP_SPOOF_V4, WEFT_MAP_SPOOF_V6, WEFT_MAP_ARP,
-      WEFT_MAP_SG_L4,    WEFT_MAP_SG_REMOTE, WEFT_MAP_PORTS,    WEFT_MAP_FDB,      WEFT_MAP_FLOOD,
-  };
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& spec : maps::applied_in_order())
+      out.emplace_back(spec.name);
+    return out;
+  }();
   return names;
 }
 
@@ -226,22 +229,21 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
   desired.maps[WEFT_MAP_SG_L4] = std::move(sg.l4);
   desired.maps[WEFT_MAP_SG_REMOTE] = std::move(sg.remote);
 
-  const std::pair<const char*, std::size_t> capacities[] = {
-      {WEFT_MAP_PORTS, WEFT_MAX_PORTS},     {WEFT_MAP_NETWORKS, WEFT_MAX_NETWORKS},
-      {WEFT_MAP_FDB, WEFT_MAX_FDB},         {WEFT_MAP_ARP, WEFT_MAX_ARP},
-      {WEFT_MAP_SPOOF_V4, WEFT_MAX_SPOOF},  {WEFT_MAP_SPOOF_V6, WEFT_MAX_SPOOF},
-      {WEFT_MAP_PORT_MACS, WEFT_MAX_SPOOF},
-  };
-  auto check = [&](const char* name, std::size_t needed, std::size_t capacity) {
+  auto check = [&](std::string_view name, std::size_t needed) {
+    std::size_t capacity = maps::find(name)->capacity;
     if (needed > capacity)
-      problems.push_back(std::string("map ") + name + ": the document needs " +
+      problems.push_back("map " + std::string(name) + ": the document needs " +
                          std::to_string(needed) + " entries, more than its " +
                          std::to_string(capacity));
   };
-  for (const auto& [name, capacity] : capacities)
-    check(name, desired.maps[name].size(), capacity);
-  check(WEFT_MAP_SG_L4, sg.l4_needed, WEFT_MAX_SG_L4);
-  check(WEFT_MAP_SG_REMOTE, sg.remote_needed, WEFT_MAX_SG_REMOTE);
+  for (const auto& spec : maps::applied_in_order()) {
+    // The rule maps stop filling at their capacity: what they need is counted apart.
+    if (spec.name == WEFT_MAP_SG_L4 || spec.name == WEFT_MAP_SG_REMOTE)
+      continue;
+    check(spec.name, desired.maps[std::string(spec.name)].size());
+  }
+  check(WEFT_MAP_SG_L4, sg.l4_needed);
+  check(WEFT_MAP_SG_REMOTE, sg.remote_needed);
   if (!problems.empty())
     throw StateError(problems);
   return desired;

@@ -70,10 +70,19 @@ private:
   MapIo& io_;
 };
 
+// What the kernel refuses of a map: keys and values of another size, and a
+// new entry beyond max_entries (0: no limit, as on the "desired" side).
+struct MapLimits {
+  std::size_t key_size = 0;
+  std::size_t value_size = 0;
+  std::size_t max_entries = 0;
+};
+
 // An in-memory map: the fake for domain tests, and the "desired" side of a diff.
 class MemoryMap : public MapIo {
 public:
-  explicit MemoryMap(std::string name) : name_(std::move(name)) {}
+  explicit MemoryMap(std::string name, MapLimits limits = {})
+      : name_(std::move(name)), limits_(limits) {}
   const std::string& name() const override { return name_; }
   std::optional<Bytes> lookup(const Bytes& key) const override {
     auto it = entries_.find(key);
@@ -89,6 +98,14 @@ public:
     return out;
   }
   void update(const Bytes& key, const Bytes& value) override {
+    if (limits_.key_size && (key.size() != limits_.key_size || value.size() != limits_.value_size))
+      throw std::invalid_argument("map " + name_ + ": entry of " + std::to_string(key.size()) +
+                                  "+" + std::to_string(value.size()) + " bytes, not " +
+                                  std::to_string(limits_.key_size) + "+" +
+                                  std::to_string(limits_.value_size));
+    if (limits_.max_entries && !entries_.count(key) && entries_.size() >= limits_.max_entries)
+      throw std::length_error("map " + name_ + " is full (" + std::to_string(limits_.max_entries) +
+                              " entries)");
     entries_[key] = value;
     ++writes_;
   }
@@ -101,6 +118,7 @@ public:
 
 private:
   std::string name_;
+  MapLimits limits_;
   std::map<Bytes, Bytes> entries_;
   int writes_ = 0;
 };

@@ -207,6 +207,16 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
          {"orig_ifindex", e.orig_ifindex},
          {"reply_ifindex", e.reply_ifindex},
          {"generation", e.generation}};
+  } else if (map == WEFT_MAP_FRAGS) {
+    auto fk = from_bytes<weft_frag_key>(key);
+    auto fv = from_bytes<weft_frag_entry>(value);
+    k = {{"zone", fk.zone},
+         {"family", fk.family == 4 ? "IPv4" : "IPv6"},
+         {"protocol", fk.proto},
+         {"src", ip_str(fk.family, fk.saddr)},
+         {"dst", ip_str(fk.family, fk.daddr)},
+         {"id", fk.family == 4 ? ntohs(static_cast<std::uint16_t>(fk.id)) : ntohl(fk.id)}};
+    v = {{"sport", ntohs(fv.sport)}, {"dport", ntohs(fv.dport)}, {"l4_key", fv.l4_key}};
   } else if (map == WEFT_MAP_CT_ZONES) {
     k = {{"zone", from_bytes<std::uint32_t>(key)}};
     v = {{"established", from_bytes<weft_ct_zone>(value).established}};

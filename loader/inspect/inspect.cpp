@@ -6,6 +6,7 @@
 #include <map>
 
 #include "loader/inspect/decode.hpp"
+#include "maps/registry.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft {
@@ -229,7 +230,8 @@ json inspect_fdb(Session& session) {
 json inspect_maps(Session& session) {
   session.installation().require_installed();
   json rows = json::array();
-  for (const auto& name : list_dir(session.layout().maps_dir())) {
+  for (const auto& spec : maps::kMaps) {
+    std::string name(spec.name);
     auto& m = session.map(name);
     const auto& info = m.info();
     rows.push_back({{"name", name},
@@ -244,20 +246,24 @@ json inspect_maps(Session& session) {
 }
 
 json dump_map(Session& session, const std::string& name) {
+  auto spec = maps::find(name);
+  if (!spec)
+    throw std::runtime_error("no map " + name + " (weft map list shows them)");
   auto& m = session.map(name);
   json rows = json::array();
-  // Per-CPU maps are shown summed over CPUs.
-  if (name == WEFT_MAP_STATS) {
-    for (const auto& key : m.keys())
-      rows.push_back(decode_entry(name, key, to_bytes(sum_counter(m, key))));
-    return rows;
-  }
-  if (name == WEFT_MAP_SG_HITS) {
+  // Per-CPU values are counters: shown summed over the CPUs, word by word.
+  if (spec->per_cpu()) {
     for (const auto& key : m.keys()) {
-      std::uint64_t hits = 0;
+      Bytes sum(spec->value_size, 0);
       for (const auto& cpu : m.lookup_percpu(key))
-        hits += from_bytes<std::uint64_t>(cpu);
-      rows.push_back(decode_entry(name, key, to_bytes(hits)));
+        for (std::size_t at = 0; at + 8 <= sum.size() && at + 8 <= cpu.size(); at += 8) {
+          std::uint64_t total = 0, word = 0;
+          std::memcpy(&total, sum.data() + at, 8);
+          std::memcpy(&word, cpu.data() + at, 8);
+          total += word;
+          std::memcpy(sum.data() + at, &total, 8);
+        }
+      rows.push_back(decode_entry(name, key, sum));
     }
     return rows;
   }

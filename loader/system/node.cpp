@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "loader/system/devices.hpp"
+#include "maps/registry.hpp"
 #include "maps/weft_abi.h"
 // The skeleton comes after the ABI header it relies on.
 #include "port.skel.h"
@@ -153,8 +154,14 @@ InstallResult Installation::install_or_upgrade(const InstallOptions& options) {
   if (config.ct_network_max > config.ct_max)
     throw std::runtime_error("--ct-network-max " + std::to_string(config.ct_network_max) +
                              " is above --ct-max " + std::to_string(config.ct_max));
-  bpf_map__set_max_entries(skel->maps.ct, config.ct_max);
-  bpf_map__set_max_entries(skel->maps.ct_new, config.ct_max);
+  // The registry's maps sized at install: the conntrack tables.
+  for (const auto& spec : maps::kMaps)
+    if (spec.capacity == 0) {
+      std::string name(spec.name);
+      bpf_map* map = bpf_object__find_map_by_name(skel->obj, name.c_str());
+      if (!map || bpf_map__set_max_entries(map, config.ct_max) != 0)
+        throw std::runtime_error("size map " + name + " of the port program");
+    }
   if (int err = port_bpf__load(skel.get()); err != 0)
     throw SystemError("load the port program (see the verifier log above)", -err);
 

@@ -1,5 +1,6 @@
 #include "loader/system/session.hpp"
 
+#include "maps/registry.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft {
@@ -17,11 +18,13 @@ KernelMap& Session::map(const std::string& name) {
 
 MapSet Session::fabric_maps() {
   MapSet set;
-  for (const auto& name : reconciled_maps())
-    set[name] = &map(name);
-  set[WEFT_MAP_STATS] = &map(WEFT_MAP_STATS);
-  set[WEFT_MAP_CONFIG] = &map(WEFT_MAP_CONFIG);
-  set[WEFT_MAP_SG_HITS] = &map(WEFT_MAP_SG_HITS);
+  for (const auto& spec : maps::kMaps) {
+    std::string name(spec.name);
+    // Apply writes its own maps, bumps the configuration's rule generation,
+    // and clears counters and rule hits that no longer mean anything.
+    if (spec.owner != maps::Owner::Datapath || name == WEFT_MAP_STATS || name == WEFT_MAP_SG_HITS)
+      set[name] = &map(name);
+  }
   return set;
 }
 

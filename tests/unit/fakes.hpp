@@ -10,6 +10,7 @@
 #include "loader/fabric/compile.hpp"
 #include "loader/fabric/datapath.hpp"
 #include "loader/fabric/reconcile.hpp"
+#include "maps/registry.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft::test {
@@ -56,14 +57,17 @@ public:
   int detaches = 0;
 };
 
-// Every map of a node, in memory.
+// Every map of a node, in memory, refusing what the kernel would (sizes and
+// capacities of maps/registry.hpp). Per-CPU maps hold one value here.
 struct FakeMaps {
   FakeMaps() {
-    for (const auto& name : reconciled_maps())
-      maps.emplace(name, std::make_unique<MemoryMap>(name));
-    maps.emplace(WEFT_MAP_STATS, std::make_unique<MemoryMap>(WEFT_MAP_STATS));
-    maps.emplace(WEFT_MAP_SG_HITS, std::make_unique<MemoryMap>(WEFT_MAP_SG_HITS));
+    for (const auto& spec : maps::kMaps) {
+      std::string name(spec.name);
+      MapLimits limits{spec.key_size, spec.value_size, spec.capacity ? spec.capacity : kCtMax};
+      maps.emplace(name, std::make_unique<MemoryMap>(name, limits));
+    }
   }
+  static constexpr std::size_t kCtMax = 65536;
   MapSet set() {
     MapSet out;
     for (auto& [name, map] : maps)
