@@ -1,5 +1,7 @@
 #include "loader/fabric/policy.hpp"
 
+#include "maps/encode.hpp"
+
 #include <arpa/inet.h>
 #include <set>
 #include <sys/socket.h>
@@ -43,11 +45,8 @@ public:
   }
   Bytes encode() const {
     weft_rule_set set{};
-    for (std::size_t w = 0; w < words_.size() && w < WEFT_SG_WORDS; ++w) {
-      set.words[w] = words_[w];
-      if (words_[w] != 0)
-        set.summary[w / 64] |= std::uint64_t{1} << (w % 64);
-    }
+    for (std::size_t w = 0; w < words_.size() && w < WEFT_SG_WORDS; ++w)
+      maps::set_rule_word(set, w, words_[w]);
     return to_bytes(set);
   }
 
@@ -128,14 +127,8 @@ template <class F> void for_each_block(std::uint32_t first, std::uint32_t last, 
 
 weft_sg_l4_key l4_key(const Bucket& bucket, std::uint8_t proto, std::uint32_t start,
                       int prefix_len) {
-  weft_sg_l4_key key{};
-  key.prefixlen = WEFT_SG_L4_FIXED_BITS + static_cast<std::uint32_t>(prefix_len);
-  key.policy = bucket.policy;
-  key.direction = bucket.direction;
-  key.family = bucket.family;
-  key.proto = proto;
-  key.port = htons(static_cast<std::uint16_t>(start));
-  return key;
+  return maps::sg_l4_key(bucket.policy, bucket.direction, bucket.family, proto,
+                         static_cast<std::uint16_t>(start), static_cast<std::uint32_t>(prefix_len));
 }
 
 void write_l4(const CompiledPolicy& policy, const Bucket& bucket, Sink& sink) {
@@ -268,12 +261,9 @@ void write_remote(const CompiledPolicy& policy, const Bucket& bucket, const Memb
     for (; i < prefixes.size() && prefixes[i].first == prefix; ++i)
       rules.set(prefixes[i].second);
 
-    weft_sg_remote_key key{};
-    key.prefixlen = WEFT_SG_REMOTE_FIXED_BITS + static_cast<std::uint32_t>(prefix.len);
-    key.policy = bucket.policy;
-    key.direction = bucket.direction;
-    key.family = bucket.family;
-    std::copy(prefix.addr.bytes.begin(), prefix.addr.bytes.end(), key.ip);
+    weft_sg_remote_key key =
+        maps::sg_remote_key(bucket.policy, bucket.direction, bucket.family,
+                            prefix.addr.bytes.data(), static_cast<std::uint32_t>(prefix.len));
     sink.put(std::vector{key}, rules);
     enclosing.push_back({prefix, std::move(rules)});
   }
@@ -408,23 +398,11 @@ SgMaps compile_sg_maps(const State& state, const Policies& policies) {
 }
 
 weft_rule_set encode_rule_set(const std::vector<std::uint32_t>& rules) {
-  weft_rule_set set{};
-  for (std::uint32_t rule : rules) {
-    if (rule >= WEFT_SG_MAX_RULES)
-      continue;
-    set.words[rule / 64] |= std::uint64_t{1} << (rule % 64);
-    set.summary[rule / 64 / 64] |= std::uint64_t{1} << (rule / 64 % 64);
-  }
-  return set;
+  return maps::rule_set(rules);
 }
 
 std::vector<std::uint32_t> rule_indexes(const weft_rule_set& set) {
-  std::vector<std::uint32_t> out;
-  for (std::uint32_t w = 0; w < WEFT_SG_WORDS; ++w)
-    for (std::uint32_t bit = 0; bit < 64; ++bit)
-      if ((set.words[w] >> bit) & 1)
-        out.push_back(w * 64 + bit);
-  return out;
+  return maps::rules_in(set);
 }
 
 } // namespace weft

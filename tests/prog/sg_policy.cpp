@@ -1,5 +1,7 @@
 #include "tests/prog/sg_policy.hpp"
 
+#include "maps/encode.hpp"
+
 #include <arpa/inet.h>
 #include <bpf/libbpf.h>
 
@@ -10,14 +12,6 @@
 
 namespace weft::test {
 namespace {
-
-void add_rule(weft_rule_set& set, std::uint32_t rule) {
-  if (rule >= WEFT_SG_MAX_RULES)
-    throw std::invalid_argument("rule " + std::to_string(rule) + " is past WEFT_SG_MAX_RULES");
-  std::uint32_t word = rule / 64;
-  set.words[word] |= std::uint64_t{1} << (rule % 64);
-  set.summary[word / 64] |= std::uint64_t{1} << (word % 64);
-}
 
 // Whether every bit of `bytes` from `length` on is zero.
 bool host_bits_zero(const Ipv6Address& bytes, std::uint32_t length) {
@@ -41,25 +35,15 @@ template <class Key> void erase(bpf_map* map, const Key& key, const char* what) 
 } // namespace
 
 weft_rule_set rule_set(std::initializer_list<std::uint32_t> rules) {
-  weft_rule_set set{};
-  for (std::uint32_t rule : rules)
-    add_rule(set, rule);
-  return set;
+  return maps::rule_set(std::vector<std::uint32_t>(rules));
 }
 
 weft_rule_set rule_set(const std::vector<std::uint32_t>& rules) {
-  weft_rule_set set{};
-  for (std::uint32_t rule : rules)
-    add_rule(set, rule);
-  return set;
+  return maps::rule_set(rules);
 }
 
 std::vector<std::uint32_t> rules_of(const weft_rule_set& set) {
-  std::vector<std::uint32_t> rules;
-  for (std::uint32_t rule = 0; rule < WEFT_SG_MAX_RULES; ++rule)
-    if (set.words[rule / 64] & (std::uint64_t{1} << (rule % 64)))
-      rules.push_back(rule);
-  return rules;
+  return maps::rules_in(set);
 }
 
 IpPrefix ip_prefix(std::string_view text) {
@@ -102,33 +86,14 @@ IpPrefix host_prefix(const Ipv6Address& address) {
 weft_sg_l4_key sg_l4_key(std::uint32_t policy, weft_direction direction, std::uint8_t family,
                          std::uint8_t proto, std::uint16_t block_start,
                          std::uint32_t block_prefix_len) {
-  if (block_prefix_len > 16)
-    throw std::invalid_argument("port block prefix length " + std::to_string(block_prefix_len));
-  std::uint32_t host_mask = block_prefix_len == 16 ? 0 : 0xffffu >> block_prefix_len;
-  if (block_start & host_mask)
-    throw std::invalid_argument("port block " + std::to_string(block_start) + "/" +
-                                std::to_string(block_prefix_len) + " is not aligned");
-  if (family != 4 && family != 6)
-    throw std::invalid_argument("family " + std::to_string(family));
-  weft_sg_l4_key key{};
-  key.prefixlen = WEFT_SG_L4_FIXED_BITS + block_prefix_len;
-  key.policy = policy;
-  key.direction = static_cast<std::uint8_t>(direction);
-  key.family = family;
-  key.proto = proto;
-  key.port = htons(block_start);
-  return key;
+  return maps::sg_l4_key(policy, static_cast<std::uint8_t>(direction), family, proto, block_start,
+                         block_prefix_len);
 }
 
 weft_sg_remote_key sg_remote_key(std::uint32_t policy, weft_direction direction,
                                  const IpPrefix& remote) {
-  weft_sg_remote_key key{};
-  key.prefixlen = WEFT_SG_REMOTE_FIXED_BITS + remote.length;
-  key.policy = policy;
-  key.direction = static_cast<std::uint8_t>(direction);
-  key.family = remote.family;
-  std::memcpy(key.ip, remote.address.data(), sizeof key.ip);
-  return key;
+  return maps::sg_remote_key(policy, static_cast<std::uint8_t>(direction), remote.family,
+                             remote.address.data(), remote.length);
 }
 
 void put_sg_l4(bpf_map* sg_l4, const weft_sg_l4_key& key, const weft_rule_set& rules) {

@@ -18,6 +18,7 @@
 #include "loader/fabric/compile.hpp"
 #include "loader/inspect/decode.hpp"
 #include "loader/model/state.hpp"
+#include "maps/encode.hpp"
 #include "maps/weft_abi.h"
 
 namespace weft::test {
@@ -143,31 +144,20 @@ struct Flow {
 // The rules the L4 lookup gives: {proto, value}, on a miss {ANY, 0}.
 Rules l4_rules(const Desired& desired, const Flow& flow) {
   const auto& map = desired.maps.at(WEFT_MAP_SG_L4);
-  weft_sg_l4_key key{};
-  key.prefixlen = WEFT_SG_L4_FULL_BITS;
-  key.policy = flow.policy;
-  key.direction = flow.direction;
-  key.family = flow.family;
-  key.proto = flow.proto;
-  key.port = htons(flow.l4);
-  auto set = lpm_lookup(map, key);
-  if (!set) {
-    key.proto = WEFT_PROTO_ANY;
-    key.port = 0;
-    set = lpm_lookup(map, key);
-  }
+  // As the BPF looks up: the full L4 value, then the rules of any protocol.
+  auto set = lpm_lookup(
+      map, maps::sg_l4_key(flow.policy, flow.direction, flow.family, flow.proto, flow.l4, 16));
+  if (!set)
+    set = lpm_lookup(
+        map, maps::sg_l4_key(flow.policy, flow.direction, flow.family, WEFT_PROTO_ANY, 0, 0));
   return set ? rule_indexes(*set) : Rules{};
 }
 
 Rules remote_rules(const Desired& desired, const Flow& flow) {
-  weft_sg_remote_key key{};
-  key.prefixlen = WEFT_SG_REMOTE_FIXED_BITS + 128;
-  key.policy = flow.policy;
-  key.direction = flow.direction;
-  key.family = flow.family;
   auto address = IpAddr::parse(flow.remote);
-  std::memcpy(key.ip, address->bytes.data(), 16);
-  auto set = lpm_lookup(desired.maps.at(WEFT_MAP_SG_REMOTE), key);
+  auto set = lpm_lookup(
+      desired.maps.at(WEFT_MAP_SG_REMOTE),
+      maps::sg_remote_key(flow.policy, flow.direction, flow.family, address->bytes.data(), 128));
   return set ? rule_indexes(*set) : Rules{};
 }
 
