@@ -103,32 +103,15 @@ InstallResult Installation::install_or_upgrade(const InstallOptions& options) {
     require_installed(); // throws, saying what to do
   result.fresh = !previous;
 
-  weft_node_config config{};
-  if (previous)
-    config = *previous;
-  config.abi_version = WEFT_ABI_VERSION;
-  if (options.attach_mode) {
-    if (previous && installed() && *options.attach_mode != attach_mode())
-      throw std::runtime_error("node " + layout_.node + " is installed with " +
-                               to_string(attach_mode()) +
-                               " attachments; uninstall it to change the attach mode");
-    config.flags = *options.attach_mode == AttachMode::Tc ? (config.flags | WEFT_CONFIG_ATTACH_TC)
-                                                          : (config.flags & ~WEFT_CONFIG_ATTACH_TC);
-  } else if (!previous && default_attach_mode() == AttachMode::Tc) {
-    config.flags |= WEFT_CONFIG_ATTACH_TC;
-  }
-  if (options.tunnel_ip) {
-    if (!options.tunnel_ip->is_v4())
-      throw std::runtime_error("--tunnel-ip " + options.tunnel_ip->str() +
-                               " is not an IPv4 address");
-    config.tunnel_ip = options.tunnel_ip->v4_be();
-  }
-  if (options.uplink) {
-    auto dev = NetlinkDevices().find(*options.uplink);
-    if (!dev)
-      throw std::runtime_error("--uplink " + *options.uplink + ": no such device");
-    config.uplink_ifindex = static_cast<std::uint32_t>(dev->ifindex);
-  }
+  InstallContext context;
+  context.node = layout_.node;
+  context.previous = previous;
+  context.installed = installed();
+  context.kernel_default = default_attach_mode();
+  if (options.uplink)
+    if (auto dev = NetlinkDevices().find(*options.uplink))
+      context.uplink_ifindex = dev->ifindex;
+  weft_node_config config = plan_install(options, context);
 
   for (const auto& dir : {layout_.weft_root(), layout_.root(), layout_.maps_dir(),
                           layout_.progs_dir(), layout_.links_dir()})
@@ -140,20 +123,6 @@ InstallResult Installation::install_or_upgrade(const InstallOptions& options) {
   Skeleton skel(port_bpf__open_opts(&open_opts));
   if (!skel)
     throw SystemError("open the port program", errno);
-  if (options.ct_max && previous && previous->ct_max && *options.ct_max != previous->ct_max)
-    throw std::runtime_error("node " + layout_.node + " has a conntrack table of " +
-                             std::to_string(previous->ct_max) +
-                             " entries; uninstall it to change --ct-max");
-  config.ct_max = options.ct_max.value_or(config.ct_max ? config.ct_max : kDefaultCtMax);
-  if (config.ct_max < 1024)
-    throw std::runtime_error("--ct-max " + std::to_string(config.ct_max) + " is below 1024");
-  if (options.ct_network_max)
-    config.ct_network_max = *options.ct_network_max;
-  if (!config.ct_network_max)
-    config.ct_network_max = config.ct_max / 2;
-  if (config.ct_network_max > config.ct_max)
-    throw std::runtime_error("--ct-network-max " + std::to_string(config.ct_network_max) +
-                             " is above --ct-max " + std::to_string(config.ct_max));
   // The registry's maps sized at install: the conntrack tables.
   for (const auto& spec : maps::kMaps)
     if (spec.capacity == 0) {

@@ -7,21 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "loader/fabric/install.hpp"
 #include "loader/model/layout.hpp"
 #include "loader/model/state.hpp"
 #include "loader/system/attach.hpp"
 
 namespace weft {
-
-struct InstallOptions {
-  std::optional<std::string> uplink;           // device name in the node's namespace
-  std::optional<IpAddr> tunnel_ip;             // IPv4
-  std::optional<AttachMode> attach_mode;       // default: tcx where the kernel has it
-  std::optional<std::uint32_t> ct_max;         // conntrack entries; fixed once installed
-  std::optional<std::uint32_t> ct_network_max; // established entries of one network
-};
-
-inline constexpr std::uint32_t kDefaultCtMax = 65536;
 
 struct InstallResult {
   bool fresh = false;            // nothing was installed before
