@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <linux/bpf.h>
 #include <optional>
@@ -109,9 +110,9 @@ static_assert(sizeof(weft_fdb_key) == 12 && sizeof(weft_fdb_entry) == 8);
 static_assert(sizeof(weft_arp_key) == 8 && sizeof(weft_arp_entry) == 8);
 static_assert(sizeof(weft_spoof_v4_key) == 20 && sizeof(weft_spoof_v6_key) == 32);
 static_assert(sizeof(weft_port_mac_key) == 12);
-static_assert(sizeof(weft_flood) == 4 + 4 * WEFT_FLOOD_MAX);
+static_assert(sizeof(weft_flood) == 4 + 4 * std::size_t{WEFT_FLOOD_MAX});
 static_assert(sizeof(weft_stat_key) == 8 && sizeof(weft_counter) == 16);
-static_assert(sizeof(weft_rule_set) == 8 * (WEFT_SG_SUMMARY_WORDS + WEFT_SG_WORDS));
+static_assert(sizeof(weft_rule_set) == 8 * std::size_t{WEFT_SG_SUMMARY_WORDS + WEFT_SG_WORDS});
 static_assert(sizeof(weft_sg_hit_key) == 8);
 static_assert(sizeof(weft_sg_l4_key) == 16 && sizeof(weft_sg_remote_key) == 28);
 static_assert(sizeof(weft_ct_key) == 52 && sizeof(weft_ct_entry) == 72);

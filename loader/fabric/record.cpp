@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "loader/model/error.hpp"
+#include "loader/model/fd.hpp"
 
 namespace weft {
 
@@ -80,52 +81,43 @@ void FileRecordStore::save(const Record& record) {
   make_parents(path_);
   std::string dir = path_.substr(0, path_.rfind('/'));
   std::string tmp = path_ + ".XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0)
+  Fd fd(::mkstemp(tmp.data()));
+  if (!fd)
     throw SystemError("create a temporary record in " + dir, errno);
   std::string text = j.dump(2) + "\n";
   bool written = true;
   for (std::size_t done = 0; written && done < text.size();) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
     written = n > 0;
     done += n > 0 ? static_cast<std::size_t>(n) : 0;
   }
-  int err = errno;
-  if (!written || ::fsync(fd) != 0 || (err = errno, ::close(fd) != 0)) {
-    err = err ? err : errno;
+  if (!written || ::fsync(fd.get()) != 0 || fd.close() != 0) {
+    int err = errno;
     ::unlink(tmp.c_str());
     throw SystemError("write " + tmp, err);
   }
   if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
-    err = errno;
+    int err = errno;
     ::unlink(tmp.c_str());
     throw SystemError("rename " + tmp + " to " + path_, err);
   }
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+  if (Fd folder(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); folder)
+    ::fsync(folder.get());
 }
 
 NodeLock::NodeLock(const std::string& record_dir, const std::string& node) {
   make_parents(record_dir + "/");
-  fd_ = ::open(record_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd_ < 0)
+  folder_ = Fd(::open(record_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!folder_)
     throw SystemError("open " + record_dir + " to lock node " + node, errno);
-  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0)
+  if (::flock(folder_.get(), LOCK_EX | LOCK_NB) == 0)
     return;
   if (errno != EWOULDBLOCK)
     throw SystemError("lock " + record_dir, errno);
   std::cerr << "weft: waiting for another weft command to finish with node " << node
             << " (it holds the lock on " << record_dir << ")\n";
-  if (::flock(fd_, LOCK_EX) != 0)
+  if (::flock(folder_.get(), LOCK_EX) != 0)
     throw SystemError("lock " + record_dir, errno);
-}
-
-NodeLock::~NodeLock() {
-  if (fd_ >= 0)
-    ::close(fd_);
 }
 
 } // namespace weft

@@ -11,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "loader/fabric/compile.hpp"
+#include "loader/model/fd.hpp"
 
 namespace weft {
 
@@ -52,12 +53,9 @@ private:
 class NodeLock {
 public:
   NodeLock(const std::string& record_dir, const std::string& node);
-  ~NodeLock();
-  NodeLock(const NodeLock&) = delete;
-  NodeLock& operator=(const NodeLock&) = delete;
 
 private:
-  int fd_ = -1;
+  Fd folder_; // the lock goes with it
 };
 
 class MemoryRecordStore : public RecordStore {

@@ -8,26 +8,13 @@
 #include <dirent.h>
 #include <linux/bpf.h>
 #include <linux/magic.h>
+#include <memory>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 namespace weft {
-
-Fd& Fd::operator=(Fd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
-  }
-  return *this;
-}
-
-Fd::~Fd() {
-  if (fd_ >= 0)
-    ::close(fd_);
-}
 
 int possible_cpus() {
   static const int cpus = [] {
@@ -170,15 +157,14 @@ void remove_pin(const std::string& path) {
 
 std::vector<std::string> list_dir(const std::string& dir) {
   std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
   if (!d)
     return out;
-  while (dirent* e = ::readdir(d)) {
+  while (dirent* e = ::readdir(d.get())) {
     std::string name = e->d_name;
     if (name != "." && name != "..")
       out.push_back(name);
   }
-  ::closedir(d);
   std::sort(out.begin(), out.end());
   return out;
 }

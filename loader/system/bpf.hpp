@@ -10,25 +10,9 @@
 
 #include "loader/fabric/map_io.hpp"
 #include "loader/model/error.hpp"
+#include "loader/model/fd.hpp"
 
 namespace weft {
-
-// An owned file descriptor.
-class Fd {
-public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept;
-  ~Fd();
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
-private:
-  int fd_ = -1;
-};
 
 // An error from the kernel, with what was being done: "open map /sys/…: No such file".
 
