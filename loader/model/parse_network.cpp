@@ -1,6 +1,7 @@
 // Networks and their segment: the provider attributes (vxlan VNI, vlan id
 // and physical network, flat physical network), given on the network or in
-// its first segment, and the MTU that follows from them.
+// its first segment, and the MTU that follows from them. That no two networks
+// share a segment is checked in validate.cpp.
 #include "loader/model/parser.hpp"
 
 namespace weft::document {
@@ -48,7 +49,7 @@ void Parser::parse_network(const json& entry, std::size_t index) {
     }
   }
   Fields segment(*segment_object, fields.where(), segment_path, problems_);
-  parse_segment(fields, segment, network);
+  bool segment_valid = parse_segment(segment, network);
 
   bool mtu_valid = true;
   network.mtu = network.type == NetworkType::Vxlan ? 1450 : 1500;
@@ -67,13 +68,14 @@ void Parser::parse_network(const json& entry, std::size_t index) {
   if (id && !network_index_.contains(*id))
     network_index_.emplace(*id, state_.networks.size());
   network_mtu_valid_.push_back(mtu_valid);
+  origins_.networks.push_back({fields.where(), segment_path, segment_valid});
   state_.networks.push_back(std::move(network));
 }
 
-void Parser::parse_segment(Fields& fields, Fields& segment, Network& network) {
+bool Parser::parse_segment(Fields& segment, Network& network) {
   auto type_name = segment.required_text("provider:network_type");
   if (!type_name)
-    return;
+    return false;
   if (*type_name == "vxlan") {
     network.type = NetworkType::Vxlan;
   } else if (*type_name == "vlan") {
@@ -83,7 +85,7 @@ void Parser::parse_segment(Fields& fields, Fields& segment, Network& network) {
   } else {
     segment.problem("provider:network_type",
                     in_quotes(*type_name) + " is not supported (vxlan, vlan or flat)");
-    return;
+    return false;
   }
 
   const char* kSegmentationId = "provider:segmentation_id";
@@ -123,37 +125,7 @@ void Parser::parse_segment(Fields& fields, Fields& segment, Network& network) {
       segment_valid = false;
   }
 
-  if (!segment_valid)
-    return;
-  std::string self = network.id.empty() ? fields.where() : network.id;
-  switch (network.type) {
-  case NetworkType::Vxlan: {
-    auto [it, inserted] = vnis_.emplace(network.segmentation_id, self);
-    if (!inserted)
-      segment.problem(kSegmentationId, std::to_string(network.segmentation_id) +
-                                           " is already the VNI of network " +
-                                           printable(it->second));
-    break;
-  }
-  case NetworkType::Vlan: {
-    auto [it, inserted] =
-        vlans_.emplace(std::make_pair(*network.physical_network, network.segmentation_id), self);
-    if (!inserted)
-      segment.problem(kSegmentationId, std::to_string(network.segmentation_id) +
-                                           " on physical network " +
-                                           in_quotes(*network.physical_network) +
-                                           " is already used by network " + printable(it->second));
-    break;
-  }
-  case NetworkType::Flat: {
-    auto [it, inserted] = flats_.emplace(*network.physical_network, self);
-    if (!inserted)
-      segment.problem(kPhysicalNetwork,
-                      in_quotes(*network.physical_network) +
-                          " already has a flat network: " + printable(it->second));
-    break;
-  }
-  }
+  return segment_valid;
 }
 
 } // namespace weft::document

@@ -1,5 +1,6 @@
 // Nodes: the hosts of the fabric, each with the name its kernel objects are
-// pinned under and the tunnel IP other nodes reach it at.
+// pinned under and the tunnel IP other nodes reach it at (unique across
+// nodes: validate.cpp).
 #include "loader/model/parser.hpp"
 
 #include <algorithm>
@@ -33,15 +34,10 @@ void Parser::parse_node(const json& entry, std::size_t index) {
   }
   if (auto tunnel_ip = fields.text("tunnel_ip")) {
     node.tunnel_ip = IpAddr::parse(*tunnel_ip);
-    if (!node.tunnel_ip) {
+    if (!node.tunnel_ip)
       fields.problem("tunnel_ip", in_quotes(*tunnel_ip) + " is not an IP address");
-    } else {
-      auto [it, inserted] = tunnel_ips_.emplace(*node.tunnel_ip, node.name);
-      if (!inserted)
-        fields.problem("tunnel_ip", node.tunnel_ip->str() + " is also the tunnel_ip of node " +
-                                        printable(it->second));
-    }
   }
+  origins_.nodes.push_back(fields.where());
   state_.nodes.push_back(std::move(node));
 }
 

@@ -1,6 +1,7 @@
 // Ports: a MAC in a known network, fixed IPs in that network's subnets,
 // security groups, allowed address pairs and the tap device the port's
-// binding gives on its host.
+// binding gives on its host. That MACs and fixed IPs are unique in a network
+// and devices on a host is checked in validate.cpp.
 #include "loader/model/parser.hpp"
 
 #include <algorithm>
@@ -29,6 +30,7 @@ void Parser::parse_port(const json& entry, std::size_t index) {
   }
   Fields fields(entry, position, "", problems_);
   Port port;
+  PortOrigin origin;
   if (auto id = resource_id(fields, "port", "id", port_ids_, position)) {
     port.id = *id;
     if (!valid_device_name(port.device_name()))
@@ -69,7 +71,7 @@ void Parser::parse_port(const json& entry, std::size_t index) {
 
   if (const json* fixed_ips = fields.list("fixed_ips"))
     for (std::size_t i = 0; i < fixed_ips->size(); ++i)
-      parse_fixed_ip((*fixed_ips)[i], i, fields, port, network != nullptr);
+      parse_fixed_ip((*fixed_ips)[i], i, fields, port, origin, network != nullptr);
 
   std::vector<const SecurityGroup*> groups;
   if (const json* group_ids = fields.list("security_groups")) {
@@ -117,28 +119,13 @@ void Parser::parse_port(const json& entry, std::size_t index) {
     fields.problem("security_groups", "mixes stateful group " + printable((*stateful)->id) +
                                           " and stateless group " + printable((*stateless)->id));
 
-  // One MAC per network; one tap per host.
-  if (mac_valid && network != nullptr) {
-    auto [it, inserted] =
-        macs_.emplace(std::make_pair(port.network_id, port.mac_address), fields.where());
-    if (!inserted)
-      fields.problem("mac_address", port.mac_address.str() + " is also the MAC of " + it->second +
-                                        " in network " + printable(port.network_id));
-  }
-  bool first_with_id = !port.id.empty() && port_ids_.find(port.id)->second == position;
-  if (first_with_id && !port.host_id.empty()) {
-    auto [it, inserted] =
-        devices_.emplace(std::make_pair(port.host_id, port.device_name()), fields.where());
-    if (!inserted)
-      fields.problem("id", "gives device " + printable(port.device_name()) +
-                               ", also the device of " + it->second + " on host " +
-                               printable(port.host_id));
-  }
+  origin.where = fields.where();
+  origins_.ports.push_back(std::move(origin));
   state_.ports.push_back(std::move(port));
 }
 
 void Parser::parse_fixed_ip(const json& entry, std::size_t index, Fields& port_fields, Port& port,
-                            bool network_known) {
+                            PortOrigin& origin, bool network_known) {
   std::string path = indexed("fixed_ips", index);
   if (!entry.is_object()) {
     port_fields.problem(path, "must be an object, not " + kind_of(entry));
@@ -169,7 +156,7 @@ void Parser::parse_fixed_ip(const json& entry, std::size_t index, Fields& port_f
       return;
     }
     subnet = &state_.subnets[it->second];
-    cidr_valid = subnet_cidr_valid_[it->second];
+    cidr_valid = origins_.subnet_cidr_valid[it->second];
     if (network_known && subnet->network_id != port.network_id) {
       fields.problem("subnet_id", in_quotes(*subnet_id) + " belongs to network " +
                                       in_quotes(subnet->network_id) + ", not the port's network " +
@@ -186,7 +173,7 @@ void Parser::parse_fixed_ip(const json& entry, std::size_t index, Fields& port_f
       return;
     for (std::size_t i = 0; i < state_.subnets.size(); ++i) {
       const Subnet& candidate = state_.subnets[i];
-      if (subnet_cidr_valid_[i] && candidate.network_id == port.network_id &&
+      if (origins_.subnet_cidr_valid[i] && candidate.network_id == port.network_id &&
           candidate.cidr.contains(*ip)) {
         subnet = &candidate;
         cidr_valid = true;
@@ -212,18 +199,11 @@ void Parser::parse_fixed_ip(const json& entry, std::size_t index, Fields& port_f
     }
   }
 
-  if (network_known) {
-    auto [it, inserted] = ips_.emplace(std::make_pair(port.network_id, *ip), port_fields.where());
-    if (!inserted) {
-      fields.problem("ip_address", ip->str() + " is also a fixed IP of " + it->second +
-                                       " in network " + printable(port.network_id));
-      return;
-    }
-  }
   FixedIp fixed_ip;
   fixed_ip.subnet_id = subnet->id;
   fixed_ip.ip_address = *ip;
   port.fixed_ips.push_back(std::move(fixed_ip));
+  origin.fixed_ip_index.push_back(index);
 }
 
 void Parser::parse_address_pair(const json& entry, std::size_t index, Fields& port_fields,

@@ -103,7 +103,7 @@ void Parser::parse_subnet(const json& entry, std::size_t index) {
 
   if (id && !subnet_index_.contains(*id))
     subnet_index_.emplace(*id, state_.subnets.size());
-  subnet_cidr_valid_.push_back(cidr_valid);
+  origins_.subnet_cidr_valid.push_back(cidr_valid);
   state_.subnets.push_back(std::move(subnet));
 }
 

@@ -122,7 +122,8 @@ State Parser::parse(const json& document) {
   const json* groups = top_list(document, "security_groups");
 
   // Each kind refers only to kinds parsed before it, except that rules may
-  // name any group: their ids are collected first.
+  // name any group: their ids are collected first. What no one resource can
+  // check is checked once all are parsed.
   if (nodes != nullptr)
     for (std::size_t i = 0; i < nodes->size(); ++i)
       parse_node((*nodes)[i], i);
@@ -132,7 +133,6 @@ State Parser::parse(const json& document) {
   if (subnets != nullptr)
     for (std::size_t i = 0; i < subnets->size(); ++i)
       parse_subnet((*subnets)[i], i);
-  check_subnet_overlaps();
   collect_group_ids(groups);
   if (groups != nullptr)
     for (std::size_t i = 0; i < groups->size(); ++i)
@@ -140,7 +140,7 @@ State Parser::parse(const json& document) {
   if (ports != nullptr)
     for (std::size_t i = 0; i < ports->size(); ++i)
       parse_port((*ports)[i], i);
-  check_pair_macs();
+  validate(state_, origins_, problems_);
 
   if (problems_.count() > 0)
     throw StateError(std::move(problems_.list()));
