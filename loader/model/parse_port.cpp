@@ -20,6 +20,20 @@ bool valid_device_name(std::string_view name) {
   });
 }
 
+// The unicast MAC of field mac_address, or nothing with the problem reported.
+std::optional<Mac> unicast_mac(Fields& fields, const std::string& text) {
+  auto mac = Mac::parse(text);
+  if (!mac)
+    fields.problem("mac_address", in_quotes(text) + " is not a MAC address");
+  else if (mac->is_zero())
+    fields.problem("mac_address", mac->str() + " is all zeros");
+  else if (mac->is_multicast())
+    fields.problem("mac_address", mac->str() + " is a multicast address");
+  else
+    return mac;
+  return std::nullopt;
+}
+
 } // namespace
 
 void Parser::parse_port(const json& entry, std::size_t index) {
@@ -48,20 +62,9 @@ void Parser::parse_port(const json& entry, std::size_t index) {
       network = &state_.networks[it->second];
   }
 
-  bool mac_valid = false;
-  if (auto mac_text = fields.required_text("mac_address")) {
-    auto mac = Mac::parse(*mac_text);
-    if (!mac)
-      fields.problem("mac_address", in_quotes(*mac_text) + " is not a MAC address");
-    else if (mac->is_zero())
-      fields.problem("mac_address", mac->str() + " is all zeros");
-    else if (mac->is_multicast())
-      fields.problem("mac_address", mac->str() + " is a multicast address");
-    else
-      mac_valid = true;
-    if (mac_valid)
-      port.mac_address = *mac;
-  }
+  if (auto mac_text = fields.required_text("mac_address"))
+    if (auto mac = unicast_mac(fields, *mac_text))
+      port.mac_address = *mac; // only a valid MAC is kept: validate.cpp relies on it
 
   port.admin_state_up = fields.flag("admin_state_up", true);
   port.host_id = fields.text("binding:host_id").value_or("");
@@ -229,16 +232,10 @@ void Parser::parse_address_pair(const json& entry, std::size_t index, Fields& po
   }
   pair.mac_address = port.mac_address;
   if (auto mac_text = fields.text("mac_address")) {
-    auto mac = Mac::parse(*mac_text);
-    if (!mac)
-      fields.problem("mac_address", in_quotes(*mac_text) + " is not a MAC address");
-    else if (mac->is_zero())
-      fields.problem("mac_address", mac->str() + " is all zeros");
-    else if (mac->is_multicast())
-      fields.problem("mac_address", mac->str() + " is a multicast address");
-    else
+    auto mac = unicast_mac(fields, *mac_text);
+    if (mac)
       pair.mac_address = *mac;
-    valid = valid && mac && !mac->is_zero() && !mac->is_multicast();
+    valid = valid && mac;
   }
   if (!valid)
     return;

@@ -159,31 +159,8 @@ protected:
               0);
   }
 
-  struct Run {
-    std::uint32_t verdict;
-    Bytes out;
-  };
-
-  Run run(const Vm& from, const Bytes& frame) {
-    std::uint32_t ifindex = if_nametoindex(from.device.c_str());
-    __sk_buff ctx{};
-    ctx.ingress_ifindex = ifindex;
-    ctx.ifindex = ifindex;
-    Run result{0, Bytes(frame.size() + 256)};
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof opts;
-    opts.data_in = frame.data();
-    opts.data_out = result.out.data();
-    opts.data_size_in = static_cast<std::uint32_t>(frame.size());
-    opts.data_size_out = static_cast<std::uint32_t>(result.out.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof ctx;
-    opts.repeat = 1;
-    if (int err = bpf_prog_test_run_opts(bpf_program__fd(program_->program()), &opts))
-      throw std::runtime_error(std::string("BPF_PROG_TEST_RUN: ") + std::strerror(-err));
-    result.verdict = opts.retval;
-    result.out.resize(opts.data_size_out);
-    return result;
+  RunResult run(const Vm& from, const Bytes& frame) {
+    return run_once(program_->program(), if_nametoindex(from.device.c_str()), frame);
   }
 
   // Packets counted on `vm`'s device under `reason`, over every CPU.
@@ -249,7 +226,7 @@ TEST_F(CompiledTest, EachFrameMeetsTheVerdictTheDocumentGivesIt) {
   };
   for (const auto& c : cases) {
     std::uint64_t before = counted(*c.counted_on, c.reason);
-    EXPECT_EQ(run(*c.from, c.frame).verdict, c.verdict) << c.what;
+    EXPECT_EQ(run(*c.from, c.frame).retval, c.verdict) << c.what;
     EXPECT_EQ(counted(*c.counted_on, c.reason), before + 1) << c.what;
   }
 }
@@ -259,8 +236,8 @@ TEST_F(CompiledTest, TheArpResponderAnswersForEveryPortOfTheNetworkWhereverItIs)
                       .eth(kBroadcastMac, a1.mac)
                       .arp(kArpRequest, a1.mac, a1.ip, kNoMac, a9_ip)
                       .build();
-  Run reply = run(a1, request);
-  EXPECT_EQ(reply.verdict, TC_ACT_REDIRECT);
+  RunResult reply = run(a1, request);
+  EXPECT_EQ(reply.retval, TC_ACT_REDIRECT);
   EXPECT_EQ(counted(a1, WEFT_ARP_REPLY), 1u);
   ASSERT_GE(reply.out.size(), 42u);
   // The reply is a9's MAC for 10.0.0.19, to a1 (Ethernet, then ARP sha/spa).
@@ -271,7 +248,7 @@ TEST_F(CompiledTest, TheArpResponderAnswersForEveryPortOfTheNetworkWhereverItIs)
                         .eth(kBroadcastMac, b1.mac)
                         .arp(kArpRequest, b1.mac, b1.ip, kNoMac, a9_ip)
                         .build())
-                .verdict,
+                .retval,
             static_cast<std::uint32_t>(TC_ACT_REDIRECT));
 }
 
@@ -283,7 +260,7 @@ TEST_F(CompiledTest, ABroadcastFloodsItsOwnSegmentOnly) {
                         .payload(Bytes(8, 0))
                         .build();
   // b1 is red's only local port: nobody to flood to, and nothing reaches blue.
-  EXPECT_EQ(run(b1, broadcast).verdict, static_cast<std::uint32_t>(TC_ACT_SHOT));
+  EXPECT_EQ(run(b1, broadcast).retval, static_cast<std::uint32_t>(TC_ACT_SHOT));
   EXPECT_EQ(counted(b1, WEFT_DROP_NO_FLOOD_TARGET), 1u);
   EXPECT_EQ(counted(a1, WEFT_DELIVERED) + counted(a2, WEFT_DELIVERED), 0u);
 }

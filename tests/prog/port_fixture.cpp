@@ -405,26 +405,7 @@ RunResult PortProgTest::run_on(const std::string& device, const Bytes& frame) {
   std::uint32_t ifindex = if_nametoindex(device.c_str());
   if (ifindex == 0)
     throw std::runtime_error("no device " + device);
-  __sk_buff ctx{};
-  ctx.ingress_ifindex = ifindex;
-  ctx.ifindex = ifindex;
-  RunResult result{0, Bytes(frame.size() + 256)};
-
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof opts;
-  opts.data_in = frame.data();
-  opts.data_out = result.out.data();
-  opts.data_size_in = static_cast<std::uint32_t>(frame.size());
-  opts.data_size_out = static_cast<std::uint32_t>(result.out.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof ctx;
-  opts.repeat = 1;
-  int err = bpf_prog_test_run_opts(bpf_program__fd(program_->program()), &opts);
-  if (err)
-    throw std::runtime_error("BPF_PROG_TEST_RUN on " + device + ": " + std::strerror(-err));
-  result.retval = opts.retval;
-  result.out.resize(opts.data_size_out);
-  return result;
+  return run_once(program_->program(), ifindex, frame);
 }
 
 Counts PortProgTest::counts() const {

@@ -101,11 +101,6 @@ struct VmPort {
   bool stateful = true;
 };
 
-struct RunResult {
-  std::uint32_t retval;
-  Bytes out;
-};
-
 // fe80::/64 + modified EUI-64, as a VM derives it from its MAC.
 Ipv6Address link_local(const Mac& mac);
 

@@ -1,6 +1,8 @@
 #include "tests/prog/port_program.hpp"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/bpf.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -75,6 +77,28 @@ PortProgram::PortProgram(std::uint32_t ct_max) {
 }
 
 PortProgram::~PortProgram() = default;
+
+RunResult run_once(bpf_program* program, std::uint32_t ifindex,
+                   const std::vector<std::uint8_t>& frame) {
+  __sk_buff ctx{};
+  ctx.ingress_ifindex = ifindex;
+  ctx.ifindex = ifindex;
+  RunResult result{0, std::vector<std::uint8_t>(frame.size() + 256)};
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof opts;
+  opts.data_in = frame.data();
+  opts.data_out = result.out.data();
+  opts.data_size_in = static_cast<std::uint32_t>(frame.size());
+  opts.data_size_out = static_cast<std::uint32_t>(result.out.size());
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof ctx;
+  opts.repeat = 1;
+  if (int err = bpf_prog_test_run_opts(bpf_program__fd(program), &opts))
+    throw failure("BPF_PROG_TEST_RUN on ifindex " + std::to_string(ifindex), -err);
+  result.retval = opts.retval;
+  result.out.resize(opts.data_size_out);
+  return result;
+}
 
 void PortProgram::reset() {
   bpf_map* map = nullptr;

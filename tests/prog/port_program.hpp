@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 struct bpf_map;
 struct bpf_object;
@@ -32,6 +33,17 @@ struct PortMaps {
   bpf_map* ct_zones = nullptr;
   bpf_map* sg_hits = nullptr;
 };
+
+// The verdict of one BPF_PROG_TEST_RUN and the frame as the program left it.
+struct RunResult {
+  std::uint32_t retval;
+  std::vector<std::uint8_t> out;
+};
+
+// Runs `program` once on `frame` as if it came in on device `ifindex` (a
+// real device: a tc test run needs one). Throws std::runtime_error.
+RunResult run_once(bpf_program* program, std::uint32_t ifindex,
+                   const std::vector<std::uint8_t>& frame);
 
 class PortProgram {
 public:

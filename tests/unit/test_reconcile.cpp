@@ -38,6 +38,11 @@ const std::string kPortA2 =
 // Same MAC and IP as A1, other tenant.
 const std::string kPortB1 =
     port_json("b1000000-0000-4000-8000-000000000001", "net-b", "fa:16:3e:00:00:01", "10.0.0.1");
+// Only net-b, with B1.
+const std::string kOnlyB = R"({"networks":[
+    {"id":"net-b","name":"b","provider:network_type":"vxlan","provider:segmentation_id":200}],
+   "subnets":[{"id":"sub-b","network_id":"net-b","cidr":"10.0.0.0/24"}],
+   "ports":[)" + kPortB1 + "]}";
 const std::string kRemoteA3 = port_json("a3000000-0000-4000-8000-000000000003", "net-a",
                                         "fa:16:3e:00:00:03", "10.0.0.3", "node2");
 
@@ -254,12 +259,7 @@ TEST(Reconcile, NetIdsStayStableWhenNetworksComeAndGo) {
   EXPECT_EQ(ids.at("net-a"), 1u);
   EXPECT_EQ(ids.at("net-b"), 2u);
   // Drop net-a from the document: net-b keeps 2.
-  std::string only_b = R"({"networks":[
-    {"id":"net-b","name":"b","provider:network_type":"vxlan","provider:segmentation_id":200}],
-   "subnets":[{"id":"sub-b","network_id":"net-b","cidr":"10.0.0.0/24"}],
-   "ports":[)" + kPortB1 +
-                       "]}";
-  h.apply(only_b);
+  h.apply(kOnlyB);
   EXPECT_EQ(h.records.load()->net_ids.at("net-b"), 2u);
   EXPECT_EQ(h.records.load()->net_ids.count("net-a"), 0u);
   EXPECT_TRUE(port_entry(h, 21u));
@@ -268,18 +268,13 @@ TEST(Reconcile, NetIdsStayStableWhenNetworksComeAndGo) {
 TEST(Reconcile, ALostRecordKeepsNetIdsFromThePinnedNetworks) {
   Harness h;
   h.apply(document({kPortA1, kPortB1}));
-  std::string only_b = R"({"networks":[
-    {"id":"net-b","name":"b","provider:network_type":"vxlan","provider:segmentation_id":200}],
-   "subnets":[{"id":"sub-b","network_id":"net-b","cidr":"10.0.0.0/24"}],
-   "ports":[)" + kPortB1 +
-                       "]}";
-  h.apply(only_b);
+  h.apply(kOnlyB);
   ASSERT_EQ(h.records.load()->net_ids.at("net-b"), 2u);
   // The record is gone (a crash, a hand edit): net-b is still segment 2 in
   // the maps, so it stays 2 and the apply writes nothing.
   h.records = MemoryRecordStore();
   int writes = h.maps.writes();
-  Plan again = h.apply(only_b);
+  Plan again = h.apply(kOnlyB);
   EXPECT_TRUE(again.changes.empty());
   EXPECT_EQ(h.maps.writes(), writes);
   EXPECT_EQ(h.records.load()->net_ids.at("net-b"), 2u);
