@@ -1,6 +1,10 @@
 #include "loader/fabric/install.hpp"
 
+#include <cstring>
+#include <netinet/in.h>
 #include <stdexcept>
+
+#include "loader/model/layout.hpp"
 
 namespace weft {
 
@@ -58,6 +62,154 @@ weft_node_config plan_install(const InstallOptions& options, const InstallContex
     throw std::runtime_error("--ct-network-max " + std::to_string(config.ct_network_max) +
                              " is above --ct-max " + std::to_string(config.ct_max));
   return config;
+}
+
+std::optional<weft_node_config> Installer::config() const {
+  MapIo* map = datapath_.map(WEFT_MAP_CONFIG);
+  if (!map)
+    return std::nullopt;
+  return Map<std::uint32_t, weft_node_config>(*map).get(0);
+}
+
+bool Installer::installed() const {
+  return datapath_.pinned_program(kPortProgram).has_value();
+}
+
+void Installer::require_installed() const {
+  auto pinned = config();
+  if (!pinned || !installed())
+    throw std::runtime_error("node " + node_ + " is not installed (run: weft node install)");
+  if (pinned->abi_version != WEFT_ABI_VERSION)
+    throw std::runtime_error("node " + node_ + " has pins of ABI version " +
+                             std::to_string(pinned->abi_version) + ", this weft speaks " +
+                             std::to_string(WEFT_ABI_VERSION) +
+                             " (run: weft node uninstall, then weft node install)");
+}
+
+AttachMode Installer::attach_mode() const {
+  auto pinned = config();
+  return pinned ? mode_of(*pinned) : AttachMode::Tcx;
+}
+
+std::unique_ptr<Attacher> Installer::attacher() const {
+  return datapath_.attacher(kPortProgram, attach_mode());
+}
+
+std::vector<Device> Installer::port_devices() const {
+  std::vector<Device> out;
+  MapIo* ports = datapath_.map(WEFT_MAP_PORTS);
+  if (!ports)
+    return out;
+  for (const auto& [ifindex, port] : Map<std::uint32_t, weft_port>(*ports).entries()) {
+    (void)port;
+    if (auto dev = devices_.find(static_cast<int>(ifindex)))
+      out.push_back(*dev);
+  }
+  return out;
+}
+
+InstallResult Installer::install(const InstallOptions& options) {
+  bool fresh = !datapath_.exists();
+  try {
+    return install_or_upgrade(options);
+  } catch (...) {
+    // A node that had nothing before has nothing after a failed install: no
+    // empty folders, no maps pinned before the program was refused.
+    if (fresh) {
+      datapath_.remove_pins();
+      records_.remove(); // the lock's folder, when nothing else is in it
+    }
+    throw;
+  }
+}
+
+InstallResult Installer::install_or_upgrade(const InstallOptions& options) {
+  InstallResult result;
+  datapath_.prepare();
+  auto previous = config();
+  if (previous && previous->abi_version != WEFT_ABI_VERSION)
+    require_installed(); // throws, saying what to do
+  result.fresh = !previous;
+
+  InstallContext context;
+  context.node = node_;
+  context.previous = previous;
+  context.installed = installed();
+  context.kernel_default = datapath_.kernel_attach_mode();
+  if (options.uplink)
+    if (auto dev = devices_.find(*options.uplink))
+      context.uplink_ifindex = dev->ifindex;
+  weft_node_config planned = plan_install(options, context);
+
+  auto loaded = datapath_.load(kPortProgram, planned.ct_max);
+  auto pinned = datapath_.pinned_program(kPortProgram);
+  bool replace = pinned && pinned->tag != loaded->tag();
+  if (!pinned || replace)
+    loaded->pin();
+
+  MapIo* config_map = datapath_.map(WEFT_MAP_CONFIG);
+  if (!config_map)
+    throw std::runtime_error("node " + node_ + ": the load pinned no " WEFT_MAP_CONFIG " map");
+  Map<std::uint32_t, weft_node_config>(*config_map).put(0, planned);
+
+  if (replace) {
+    // Swap the program in place on every device that runs the old one.
+    result.program_replaced = true;
+    auto attach = attacher();
+    for (const auto& dev : port_devices()) {
+      attach->attach(dev.name, dev.ifindex);
+      ++result.links_updated;
+    }
+  }
+  return result;
+}
+
+int Installer::uninstall() {
+  int removed = 0;
+  // tc filters stay on their devices until removed; tcx links go with their pins.
+  if (installed() && attach_mode() == AttachMode::Tc) {
+    auto attach = attacher();
+    for (const auto& dev : port_devices())
+      if (attach->query(dev.name, dev.ifindex)) {
+        attach->detach(dev.name, dev.ifindex);
+        ++removed;
+      }
+  }
+  removed += datapath_.remove_pins();
+  records_.remove();
+  return removed;
+}
+
+NodeStatus Installer::status() const {
+  NodeStatus s;
+  auto pinned = config();
+  auto program = datapath_.pinned_program(kPortProgram);
+  s.installed = pinned && program;
+  if (!s.installed)
+    return s;
+  s.abi_version = pinned->abi_version;
+  s.attach_mode = mode_of(*pinned);
+  if (pinned->tunnel_ip) {
+    IpAddr ip;
+    ip.family = AF_INET;
+    std::memcpy(ip.bytes.data(), &pinned->tunnel_ip, 4);
+    s.tunnel_ip = ip;
+  }
+  s.uplink_ifindex = static_cast<int>(pinned->uplink_ifindex);
+  if (s.uplink_ifindex)
+    if (auto dev = devices_.find(s.uplink_ifindex))
+      s.uplink = dev->name;
+  s.prog_id = program->id;
+  s.prog_tag = program->tag;
+  s.maps = datapath_.pinned_maps();
+  s.ct_max = pinned->ct_max;
+  s.ct_network_max = pinned->ct_network_max;
+  s.sg_generation = pinned->sg_generation;
+  auto attach = attacher();
+  for (const auto& dev : port_devices())
+    if (auto a = attach->query(dev.name, dev.ifindex))
+      s.attachments.push_back(*a);
+  return s;
 }
 
 } // namespace weft

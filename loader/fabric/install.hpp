@@ -1,15 +1,18 @@
-// What `weft node install` decides, apart from how it is done: the node
-// configuration an install (or an upgrade of an installed node) writes, from
-// the options given, what is installed already and what the kernel offers.
-// Domain logic over plain values, so it is unit-tested without a kernel;
-// loader/system/node.cpp carries it out.
+// `weft node install|uninstall|show` as domain logic: the node configuration
+// an install (or an upgrade of an installed node) writes, from the options
+// given, what is installed already and what the kernel offers; and the
+// install, upgrade and uninstall themselves, carried out through the
+// Datapath interface (the kernel's in loader/system/, a fake in the unit
+// tests).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "loader/fabric/datapath.hpp"
+#include "loader/fabric/record.hpp"
 #include "loader/model/state.hpp"
 #include "maps/weft_abi.h"
 
@@ -39,5 +42,62 @@ struct InstallContext {
 // The configuration to write, or std::runtime_error saying what is wrong and
 // what to do (an option that cannot change while installed, a bad value).
 weft_node_config plan_install(const InstallOptions& options, const InstallContext& context);
+
+struct InstallResult {
+  bool fresh = false;            // nothing was installed before
+  bool program_replaced = false; // an older port program was swapped out
+  int links_updated = 0;
+};
+
+struct NodeStatus {
+  bool installed = false;
+  std::uint32_t abi_version = 0;
+  AttachMode attach_mode = AttachMode::Tcx;
+  std::optional<IpAddr> tunnel_ip;
+  std::string uplink;
+  int uplink_ifindex = 0;
+  std::uint32_t prog_id = 0;
+  std::string prog_tag;
+  std::uint32_t ct_max = 0;
+  std::uint32_t ct_network_max = 0;
+  std::uint32_t sg_generation = 0;
+  std::vector<std::string> maps;
+  std::vector<Attachment> attachments;
+};
+
+// A node's installation: the port program and the maps pinned under
+// <bpffs>/weft/<node>/, with the record of what was applied.
+class Installer {
+public:
+  Installer(std::string node, Datapath& datapath, const Devices& devices, RecordStore& records)
+      : node_(std::move(node)), datapath_(datapath), devices_(devices), records_(records) {}
+
+  // Loads and pins everything; idempotent, keeps every map's contents. A
+  // newer port program replaces the pinned one on every attached device. A
+  // first install that fails leaves nothing behind.
+  InstallResult install(const InstallOptions& options);
+  // Detaches every program weft attached on this node and removes its pins
+  // and record. Returns the number of attachments removed.
+  int uninstall();
+  NodeStatus status() const;
+  bool installed() const;
+  // Throws, with what to do, when the node is not installed or its pins are
+  // of another ABI version.
+  void require_installed() const;
+  AttachMode attach_mode() const;
+  // Attaches the pinned port program in the node's mode.
+  std::unique_ptr<Attacher> attacher() const;
+
+private:
+  InstallResult install_or_upgrade(const InstallOptions& options);
+  std::optional<weft_node_config> config() const;
+  // The ports' devices that exist now, from the pinned ports map.
+  std::vector<Device> port_devices() const;
+
+  std::string node_;
+  Datapath& datapath_;
+  const Devices& devices_;
+  RecordStore& records_;
+};
 
 } // namespace weft

@@ -67,6 +67,13 @@ static void make_parents(const std::string& path) {
   }
 }
 
+void FileRecordStore::remove() {
+  ::unlink(path_.c_str());
+  std::string node_dir = path_.substr(0, path_.rfind('/'));
+  ::rmdir(node_dir.c_str());
+  ::rmdir(node_dir.substr(0, node_dir.rfind('/')).c_str());
+}
+
 void FileRecordStore::save(const Record& record) {
   nlohmann::json j;
   j["document"] = record.document;

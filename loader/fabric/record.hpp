@@ -27,6 +27,8 @@ public:
   virtual ~RecordStore() = default;
   virtual std::optional<Record> load() const = 0;
   virtual void save(const Record& record) = 0;
+  // Removes the record, and its folders when nothing else is in them.
+  virtual void remove() = 0;
 };
 
 class FileRecordStore : public RecordStore {
@@ -39,6 +41,8 @@ public:
   // Crash-safe: a unique temporary in the same folder, fsync, rename, fsync
   // of the folder.
   void save(const Record& record) override;
+  // The record, its node's folder and the state folder above it, when empty.
+  void remove() override;
 
 private:
   static Record record_of(const nlohmann::json& j);
@@ -62,6 +66,7 @@ class MemoryRecordStore : public RecordStore {
 public:
   std::optional<Record> load() const override { return record_; }
   void save(const Record& record) override { record_ = record; }
+  void remove() override { record_.reset(); }
 
 private:
   std::optional<Record> record_;

@@ -89,7 +89,7 @@ json port_row(Session& session, const Port& port,
     st = "waiting";
   else if (!lp->ifindex || *lp->ifindex != dev->ifindex)
     st = "stale";
-  else if (!session.installation().attacher().query(dev->name, dev->ifindex))
+  else if (!session.installation().attacher()->query(dev->name, dev->ifindex))
     st = "detached";
   else
     st = port.admin_state_up ? "attached" : "admin-down";

@@ -3,13 +3,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <cerrno>
-#include <cstring>
-#include <memory>
-#include <netinet/in.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "loader/system/devices.hpp"
 #include "maps/registry.hpp"
 #include "maps/weft_abi.h"
 // The skeleton comes after the ABI header it relies on.
@@ -29,13 +24,6 @@ struct SkeletonDeleter {
 };
 using Skeleton = std::unique_ptr<port_bpf, SkeletonDeleter>;
 
-std::optional<weft_node_config> read_config(const Layout& layout) {
-  if (!path_exists(layout.map(WEFT_MAP_CONFIG)))
-    return std::nullopt;
-  auto map = KernelMap::open_pinned(WEFT_MAP_CONFIG, layout.map(WEFT_MAP_CONFIG));
-  return Map<std::uint32_t, weft_node_config>(map).get(0);
-}
-
 std::string tag_of(int prog_fd) {
   bpf_prog_info info{};
   __u32 len = sizeof(info);
@@ -50,73 +38,68 @@ std::string tag_of(int prog_fd) {
   return tag;
 }
 
+// The port program's object, loaded: its maps are pinned (libbpf pins them
+// at load), the program is not until pin().
+class LoadedPort : public LoadedProgram {
+public:
+  LoadedPort(Skeleton skel, std::string pin_path)
+      : skel_(std::move(skel)), pin_path_(std::move(pin_path)),
+        tag_(tag_of(bpf_program__fd(skel_->progs.weft_port))) {}
+
+  const std::string& tag() const override { return tag_; }
+  void pin() override {
+    remove_pin(pin_path_);
+    if (bpf_obj_pin(bpf_program__fd(skel_->progs.weft_port), pin_path_.c_str()) != 0)
+      throw SystemError("pin " + pin_path_, errno);
+  }
+
+private:
+  Skeleton skel_;
+  std::string pin_path_;
+  std::string tag_;
+};
+
 } // namespace
 
-bool Installation::installed() const {
-  return path_exists(layout_.prog(kPortProgram));
+bool KernelDatapath::exists() const {
+  return path_exists(layout_.root());
 }
 
-void Installation::require_installed() const {
-  auto config = read_config(layout_);
-  if (!config || !installed())
-    throw std::runtime_error("node " + layout_.node + " is not installed (run: weft node install)");
-  if (config->abi_version != WEFT_ABI_VERSION)
-    throw std::runtime_error("node " + layout_.node + " has pins of ABI version " +
-                             std::to_string(config->abi_version) + ", this weft speaks " +
-                             std::to_string(WEFT_ABI_VERSION) +
-                             " (run: weft node uninstall, then weft node install)");
-}
-
-AttachMode Installation::attach_mode() const {
-  auto config = read_config(layout_);
-  return config && (config->flags & WEFT_CONFIG_ATTACH_TC) ? AttachMode::Tc : AttachMode::Tcx;
-}
-
-KernelAttacher Installation::attacher() const {
-  Fd prog(bpf_obj_get(layout_.prog(kPortProgram).c_str()));
-  if (!prog)
-    throw SystemError("open program " + layout_.prog(kPortProgram), errno);
-  return KernelAttacher(layout_, attach_mode(), std::move(prog));
-}
-
-InstallResult Installation::install(const InstallOptions& options) {
-  bool fresh = !path_exists(layout_.root());
-  try {
-    return install_or_upgrade(options);
-  } catch (...) {
-    // A node that had nothing before has nothing after a failed install: no
-    // empty folders, no maps pinned before the program was refused.
-    if (fresh) {
-      remove_pins();
-      ::rmdir(layout_.record_dir().c_str()); // the lock's folder, when nothing else is in it
-      ::rmdir(layout_.state_dir.c_str());
-    }
-    throw;
-  }
-}
-
-InstallResult Installation::install_or_upgrade(const InstallOptions& options) {
-  InstallResult result;
+void KernelDatapath::prepare() {
   ensure_bpffs(layout_.bpffs);
-  auto previous = read_config(layout_);
-  if (previous && previous->abi_version != WEFT_ABI_VERSION)
-    require_installed(); // throws, saying what to do
-  result.fresh = !previous;
-
-  InstallContext context;
-  context.node = layout_.node;
-  context.previous = previous;
-  context.installed = installed();
-  context.kernel_default = default_attach_mode();
-  if (options.uplink)
-    if (auto dev = NetlinkDevices().find(*options.uplink))
-      context.uplink_ifindex = dev->ifindex;
-  weft_node_config config = plan_install(options, context);
-
   for (const auto& dir : {layout_.weft_root(), layout_.root(), layout_.maps_dir(),
                           layout_.progs_dir(), layout_.links_dir()})
     make_dir(dir);
+}
 
+MapIo* KernelDatapath::map(const std::string& name) {
+  if (auto it = maps_.find(name); it != maps_.end())
+    return it->second.get();
+  if (!path_exists(layout_.map(name)))
+    return nullptr;
+  auto opened = std::make_unique<KernelMap>(KernelMap::open_pinned(name, layout_.map(name)));
+  return maps_.emplace(name, std::move(opened)).first->second.get();
+}
+
+std::vector<std::string> KernelDatapath::pinned_maps() const {
+  return list_dir(layout_.maps_dir());
+}
+
+std::optional<PinnedProgram> KernelDatapath::pinned_program(const std::string& name) const {
+  std::string pin = layout_.prog(name);
+  if (!path_exists(pin))
+    return std::nullopt;
+  PinnedProgram program;
+  if (Fd prog(bpf_obj_get(pin.c_str())); prog) {
+    program.id = prog_id_of(prog.get());
+    program.tag = tag_of(prog.get());
+  }
+  return program;
+}
+
+std::unique_ptr<LoadedProgram> KernelDatapath::load(const std::string& name, std::uint32_t ct_max) {
+  if (name != kPortProgram)
+    throw std::logic_error("no BPF program " + name);
   // libbpf reuses every pinned map whose type and sizes match, and pins the rest.
   std::string pin_root = layout_.maps_dir();
   LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = pin_root.c_str());
@@ -126,73 +109,25 @@ InstallResult Installation::install_or_upgrade(const InstallOptions& options) {
   // The registry's maps sized at install: the conntrack tables.
   for (const auto& spec : maps::kMaps)
     if (spec.capacity == 0) {
-      std::string name(spec.name);
-      bpf_map* map = bpf_object__find_map_by_name(skel->obj, name.c_str());
-      if (!map || bpf_map__set_max_entries(map, config.ct_max) != 0)
-        throw std::runtime_error("size map " + name + " of the port program");
+      std::string map_name(spec.name);
+      bpf_map* map = bpf_object__find_map_by_name(skel->obj, map_name.c_str());
+      if (!map || bpf_map__set_max_entries(map, ct_max) != 0)
+        throw std::runtime_error("size map " + map_name + " of the port program");
     }
   if (int err = port_bpf__load(skel.get()); err != 0)
     throw SystemError("load the port program (see the verifier log above)", -err);
-
-  int new_prog = bpf_program__fd(skel->progs.weft_port);
-  std::string prog_pin = layout_.prog(kPortProgram);
-  bool replace = false;
-  if (path_exists(prog_pin)) {
-    Fd old(bpf_obj_get(prog_pin.c_str()));
-    replace = !old || tag_of(old.get()) != tag_of(new_prog);
-  }
-  if (!path_exists(prog_pin) || replace) {
-    if (replace)
-      remove_pin(prog_pin);
-    if (bpf_obj_pin(new_prog, prog_pin.c_str()) != 0)
-      throw SystemError("pin " + prog_pin, errno);
-  }
-
-  auto config_pin = KernelMap::open_pinned(WEFT_MAP_CONFIG, layout_.map(WEFT_MAP_CONFIG));
-  Map<std::uint32_t, weft_node_config>(config_pin).put(0, config);
-
-  if (replace) {
-    // Swap the program in place on every device that runs the old one.
-    result.program_replaced = true;
-    auto attach = attacher();
-    auto ports = KernelMap::open_pinned(WEFT_MAP_PORTS, layout_.map(WEFT_MAP_PORTS));
-    NetlinkDevices devices;
-    for (const auto& [ifindex, port] : Map<std::uint32_t, weft_port>(ports).entries()) {
-      (void)port;
-      if (auto dev = devices.find(static_cast<int>(ifindex))) {
-        attach.attach(dev->name, dev->ifindex);
-        ++result.links_updated;
-      }
-    }
-  }
-  return result;
+  return std::make_unique<LoadedPort>(std::move(skel), layout_.prog(name));
 }
 
-int Installation::uninstall() {
-  int removed = 0;
-  if (installed() && path_exists(layout_.map(WEFT_MAP_PORTS))) {
-    auto attach = attacher();
-    if (attach.mode() == AttachMode::Tc) {
-      auto ports = KernelMap::open_pinned(WEFT_MAP_PORTS, layout_.map(WEFT_MAP_PORTS));
-      NetlinkDevices devices;
-      for (const auto& [ifindex, port] : Map<std::uint32_t, weft_port>(ports).entries()) {
-        (void)port;
-        auto dev = devices.find(static_cast<int>(ifindex));
-        if (dev && attach.query(dev->name, dev->ifindex)) {
-          attach.detach(dev->name, dev->ifindex);
-          ++removed;
-        }
-      }
-    }
-  }
-  removed += remove_pins();
-  ::unlink(layout_.record().c_str());
-  ::rmdir(layout_.record_dir().c_str());
-  ::rmdir(layout_.state_dir.c_str());
-  return removed;
+std::unique_ptr<Attacher> KernelDatapath::attacher(const std::string& name, AttachMode mode) {
+  Fd prog(bpf_obj_get(layout_.prog(name).c_str()));
+  if (!prog)
+    throw SystemError("open program " + layout_.prog(name), errno);
+  return std::make_unique<KernelAttacher>(layout_, mode, std::move(prog));
 }
 
-int Installation::remove_pins() {
+int KernelDatapath::remove_pins() {
+  maps_.clear();
   // tcx links go with their pins.
   int links = 0;
   for (const auto& link : list_dir(layout_.links_dir())) {
@@ -208,45 +143,6 @@ int Installation::remove_pins() {
   if (list_dir(layout_.weft_root()).empty())
     remove_pin(layout_.weft_root());
   return links;
-}
-
-NodeStatus Installation::status() const {
-  NodeStatus s;
-  auto config = read_config(layout_);
-  s.installed = config && installed();
-  if (!s.installed)
-    return s;
-  s.abi_version = config->abi_version;
-  s.attach_mode = attach_mode();
-  if (config->tunnel_ip) {
-    IpAddr ip;
-    ip.family = AF_INET;
-    std::memcpy(ip.bytes.data(), &config->tunnel_ip, 4);
-    s.tunnel_ip = ip;
-  }
-  NetlinkDevices devices;
-  s.uplink_ifindex = static_cast<int>(config->uplink_ifindex);
-  if (s.uplink_ifindex)
-    if (auto dev = devices.find(s.uplink_ifindex))
-      s.uplink = dev->name;
-  Fd prog(bpf_obj_get(layout_.prog(kPortProgram).c_str()));
-  if (prog) {
-    s.prog_id = prog_id_of(prog.get());
-    s.prog_tag = tag_of(prog.get());
-  }
-  s.maps = list_dir(layout_.maps_dir());
-  s.ct_max = config->ct_max;
-  s.ct_network_max = config->ct_network_max;
-  s.sg_generation = config->sg_generation;
-  auto attach = attacher();
-  auto ports = KernelMap::open_pinned(WEFT_MAP_PORTS, layout_.map(WEFT_MAP_PORTS));
-  for (const auto& [ifindex, port] : Map<std::uint32_t, weft_port>(ports).entries()) {
-    (void)port;
-    if (auto dev = devices.find(static_cast<int>(ifindex)))
-      if (auto a = attach.query(dev->name, dev->ifindex))
-        s.attachments.push_back(*a);
-  }
-  return s;
 }
 
 } // namespace weft

@@ -1,68 +1,64 @@
-// A node's installation: the loaded port program and the pinned maps under
-// <bpffs>/weft/<node>/, and what `weft node show` reports about them.
+// A node's datapath in the kernel: the port program and the maps pinned under
+// <bpffs>/weft/<node>/ (KernelDatapath), and the Installation that carries
+// out install, upgrade and uninstall (loader/fabric/install.hpp) on them.
 #pragma once
 
-#include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "loader/fabric/install.hpp"
+#include "loader/fabric/record.hpp"
 #include "loader/model/layout.hpp"
-#include "loader/model/state.hpp"
 #include "loader/system/attach.hpp"
+#include "loader/system/bpf.hpp"
+#include "loader/system/devices.hpp"
 
 namespace weft {
 
-struct InstallResult {
-  bool fresh = false;            // nothing was installed before
-  bool program_replaced = false; // an older port program was swapped out
-  int links_updated = 0;
+class KernelDatapath : public Datapath {
+public:
+  explicit KernelDatapath(Layout layout) : layout_(std::move(layout)) {}
+
+  bool exists() const override;
+  void prepare() override;
+  MapIo* map(const std::string& name) override;
+  std::vector<std::string> pinned_maps() const override;
+  std::optional<PinnedProgram> pinned_program(const std::string& name) const override;
+  std::unique_ptr<LoadedProgram> load(const std::string& name, std::uint32_t ct_max) override;
+  std::unique_ptr<Attacher> attacher(const std::string& name, AttachMode mode) override;
+  int remove_pins() override;
+  AttachMode kernel_attach_mode() const override { return default_attach_mode(); }
+
+private:
+  Layout layout_;
+  std::map<std::string, std::unique_ptr<KernelMap>> maps_;
 };
 
-struct NodeStatus {
-  bool installed = false;
-  std::uint32_t abi_version = 0;
-  AttachMode attach_mode = AttachMode::Tcx;
-  std::optional<IpAddr> tunnel_ip;
-  std::string uplink;
-  int uplink_ifindex = 0;
-  std::uint32_t prog_id = 0;
-  std::string prog_tag;
-  std::uint32_t ct_max = 0;
-  std::uint32_t ct_network_max = 0;
-  std::uint32_t sg_generation = 0;
-  std::vector<std::string> maps;
-  std::vector<Attachment> attachments;
-};
-
+// The kernel's objects wired to the fabric's Installer.
 class Installation {
 public:
-  explicit Installation(Layout layout) : layout_(std::move(layout)) {}
+  explicit Installation(const Layout& layout)
+      : layout_(layout), datapath_(layout), records_(layout.record()),
+        installer_(layout.node, datapath_, devices_, records_) {}
 
-  // Loads and pins everything; idempotent, keeps every map's contents. A
-  // newer port program replaces the pinned one on every attached device. A
-  // first install that fails leaves nothing behind.
-  InstallResult install(const InstallOptions& options);
-  // Detaches every program weft attached on this node and removes its pins
-  // and records. Returns the number of attachments removed.
-  int uninstall();
-  NodeStatus status() const;
-  bool installed() const;
-
-  // Throws, with what to do, when the node is not installed or its pins are
-  // of another ABI version.
-  void require_installed() const;
-  AttachMode attach_mode() const;
-  KernelAttacher attacher() const;
+  InstallResult install(const InstallOptions& options) { return installer_.install(options); }
+  int uninstall() { return installer_.uninstall(); }
+  NodeStatus status() const { return installer_.status(); }
+  bool installed() const { return installer_.installed(); }
+  void require_installed() const { installer_.require_installed(); }
+  AttachMode attach_mode() const { return installer_.attach_mode(); }
+  std::unique_ptr<Attacher> attacher() const { return installer_.attacher(); }
   const Layout& layout() const { return layout_; }
 
 private:
-  InstallResult install_or_upgrade(const InstallOptions& options);
-  // Removes every pin and pin folder of the node; returns the tcx links removed.
-  int remove_pins();
-
   Layout layout_;
+  KernelDatapath datapath_;
+  NetlinkDevices devices_;
+  FileRecordStore records_;
+  Installer installer_;
 };
 
 } // namespace weft

@@ -50,7 +50,7 @@ Plan Session::apply(const std::string& document, bool dry_run) {
   State state = parse_state(document);
   installation_.require_installed();
   auto attacher = installation_.attacher();
-  Fabric fabric(fabric_maps(), attacher, devices(), records_, layout_.node);
+  Fabric fabric(fabric_maps(), *attacher, devices(), records_, layout_.node);
   Plan plan = fabric.plan(state);
   if (!dry_run) {
     fabric.execute(plan, document);
