@@ -14,9 +14,9 @@
 #include <sstream>
 
 #include "cli/lab_process.hpp"
+#include "loader/datapath/session.hpp"
 #include "loader/inspect/inspect.hpp"
 #include "loader/system/netns.hpp"
-#include "loader/system/session.hpp"
 
 using nlohmann::json;
 

@@ -3,8 +3,8 @@
 
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "loader/datapath/session.hpp"
 #include "loader/inspect/inspect.hpp"
-#include "loader/system/session.hpp"
 
 using nlohmann::json;
 

@@ -1,8 +1,8 @@
 // `weft net list`: tenant networks and their node-local net_id.
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "loader/datapath/session.hpp"
 #include "loader/inspect/inspect.hpp"
-#include "loader/system/session.hpp"
 
 using nlohmann::json;
 

@@ -1,8 +1,8 @@
 // `weft port list|show`: ports, their devices, addresses and counters.
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "loader/datapath/session.hpp"
 #include "loader/inspect/inspect.hpp"
-#include "loader/system/session.hpp"
 
 using nlohmann::json;
 

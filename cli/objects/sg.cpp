@@ -1,8 +1,8 @@
 // `weft sg list|show`: security groups, decoded rules, the ports using them.
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "loader/datapath/session.hpp"
 #include "loader/inspect/inspect.hpp"
-#include "loader/system/session.hpp"
 
 using nlohmann::json;
 

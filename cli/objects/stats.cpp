@@ -1,8 +1,8 @@
 // `weft stats [--port ID]`: forward and drop counters by port and reason.
 #include "cli/command.hpp"
 #include "cli/output.hpp"
+#include "loader/datapath/session.hpp"
 #include "loader/inspect/inspect.hpp"
-#include "loader/system/session.hpp"
 
 using nlohmann::json;
 

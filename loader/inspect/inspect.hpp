@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "loader/system/session.hpp"
+#include "loader/datapath/session.hpp"
 
 namespace weft {
 

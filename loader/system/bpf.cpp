@@ -145,6 +145,35 @@ void ensure_bpffs(const std::string& dir) {
     throw SystemError("mount bpffs at " + dir, errno);
 }
 
+Fd open_pin(const std::string& path) {
+  return Fd(bpf_obj_get(path.c_str()));
+}
+
+void pin_object(int fd, const std::string& path) {
+  if (bpf_obj_pin(fd, path.c_str()) != 0)
+    throw SystemError("pin " + path, errno);
+}
+
+std::optional<ProgInfo> prog_info(int prog_fd) {
+  bpf_prog_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0)
+    return std::nullopt;
+  static const char* hex = "0123456789abcdef";
+  ProgInfo out;
+  out.id = info.id;
+  for (auto byte : info.tag) {
+    out.tag += hex[byte >> 4];
+    out.tag += hex[byte & 15];
+  }
+  return out;
+}
+
+void make_pin_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw SystemError("create " + dir, errno);
+}
+
 void remove_pin(const std::string& path) {
   if (::unlink(path.c_str()) == 0 || errno == ENOENT)
     return;

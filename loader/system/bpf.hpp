@@ -1,8 +1,10 @@
 // The thin layer over libbpf and the bpf() syscall: file descriptors, pinned
-// maps, per-CPU values, pins. Only this file and attach/node talk to libbpf.
+// maps, per-CPU values, pins, programs. loader/system/ is the only place that
+// talks to libbpf, libnl and bpffs (tests/build/layers.sh checks it).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -54,9 +56,23 @@ private:
   MapInfo info_;
 };
 
+// A pinned object (map, program, link) opened; an empty Fd when there is none.
+Fd open_pin(const std::string& path);
+// Pins an object; throws on failure.
+void pin_object(int fd, const std::string& path);
+
+// A loaded program, as the kernel describes it.
+struct ProgInfo {
+  std::uint32_t id = 0;
+  std::string tag; // 16 hex digits: the hash of its instructions
+};
+std::optional<ProgInfo> prog_info(int prog_fd);
+
 bool path_exists(const std::string& path);
 // Makes sure `dir` is on a bpffs, mounting one at `dir` when it is not.
 void ensure_bpffs(const std::string& dir);
+// Makes a pin folder (mode 0700); one that exists is fine.
+void make_pin_dir(const std::string& dir);
 // Removes a pin or an empty directory; missing is fine.
 void remove_pin(const std::string& path);
 std::vector<std::string> list_dir(const std::string& dir);

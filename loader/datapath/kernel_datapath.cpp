@@ -1,60 +1,30 @@
-#include "loader/system/node.hpp"
+#include "loader/datapath/kernel_datapath.hpp"
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <cerrno>
-#include <sys/stat.h>
-
+#include "loader/system/port_object.hpp"
 #include "maps/registry.hpp"
-#include "maps/weft_abi.h"
-// The skeleton comes after the ABI header it relies on.
-#include "port.skel.h"
 
 namespace weft {
 
 namespace {
 
-void make_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
-    throw SystemError("create " + path, errno);
-}
-
-struct SkeletonDeleter {
-  void operator()(port_bpf* skel) const { port_bpf__destroy(skel); }
-};
-using Skeleton = std::unique_ptr<port_bpf, SkeletonDeleter>;
-
-std::string tag_of(int prog_fd) {
-  bpf_prog_info info{};
-  __u32 len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0)
-    return "";
-  static const char* hex = "0123456789abcdef";
-  std::string tag;
-  for (auto byte : info.tag) {
-    tag += hex[byte >> 4];
-    tag += hex[byte & 15];
-  }
-  return tag;
-}
-
 // The port program's object, loaded: its maps are pinned (libbpf pins them
 // at load), the program is not until pin().
 class LoadedPort : public LoadedProgram {
 public:
-  LoadedPort(Skeleton skel, std::string pin_path)
-      : skel_(std::move(skel)), pin_path_(std::move(pin_path)),
-        tag_(tag_of(bpf_program__fd(skel_->progs.weft_port))) {}
+  LoadedPort(std::unique_ptr<PortObject> object, std::string pin_path)
+      : object_(std::move(object)), pin_path_(std::move(pin_path)) {
+    if (auto info = prog_info(object_->program_fd()))
+      tag_ = info->tag;
+  }
 
   const std::string& tag() const override { return tag_; }
   void pin() override {
     remove_pin(pin_path_);
-    if (bpf_obj_pin(bpf_program__fd(skel_->progs.weft_port), pin_path_.c_str()) != 0)
-      throw SystemError("pin " + pin_path_, errno);
+    pin_object(object_->program_fd(), pin_path_);
   }
 
 private:
-  Skeleton skel_;
+  std::unique_ptr<PortObject> object_;
   std::string pin_path_;
   std::string tag_;
 };
@@ -69,7 +39,7 @@ void KernelDatapath::prepare() {
   ensure_bpffs(layout_.bpffs);
   for (const auto& dir : {layout_.weft_root(), layout_.root(), layout_.maps_dir(),
                           layout_.progs_dir(), layout_.links_dir()})
-    make_dir(dir);
+    make_pin_dir(dir);
 }
 
 MapIo* KernelDatapath::map(const std::string& name) {
@@ -90,37 +60,26 @@ std::optional<PinnedProgram> KernelDatapath::pinned_program(const std::string& n
   if (!path_exists(pin))
     return std::nullopt;
   PinnedProgram program;
-  if (Fd prog(bpf_obj_get(pin.c_str())); prog) {
-    program.id = prog_id_of(prog.get());
-    program.tag = tag_of(prog.get());
-  }
+  if (Fd prog = open_pin(pin))
+    if (auto info = prog_info(prog.get()))
+      program = {info->id, info->tag};
   return program;
 }
 
 std::unique_ptr<LoadedProgram> KernelDatapath::load(const std::string& name, std::uint32_t ct_max) {
   if (name != kPortProgram)
     throw std::logic_error("no BPF program " + name);
-  // libbpf reuses every pinned map whose type and sizes match, and pins the rest.
-  std::string pin_root = layout_.maps_dir();
-  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = pin_root.c_str());
-  Skeleton skel(port_bpf__open_opts(&open_opts));
-  if (!skel)
-    throw SystemError("open the port program", errno);
+  auto object = std::make_unique<PortObject>(layout_.maps_dir());
   // The registry's maps sized at install: the conntrack tables.
   for (const auto& spec : maps::kMaps)
-    if (spec.capacity == 0) {
-      std::string map_name(spec.name);
-      bpf_map* map = bpf_object__find_map_by_name(skel->obj, map_name.c_str());
-      if (!map || bpf_map__set_max_entries(map, ct_max) != 0)
-        throw std::runtime_error("size map " + map_name + " of the port program");
-    }
-  if (int err = port_bpf__load(skel.get()); err != 0)
-    throw SystemError("load the port program (see the verifier log above)", -err);
-  return std::make_unique<LoadedPort>(std::move(skel), layout_.prog(name));
+    if (spec.capacity == 0)
+      object->set_max_entries(std::string(spec.name), ct_max);
+  object->load();
+  return std::make_unique<LoadedPort>(std::move(object), layout_.prog(name));
 }
 
 std::unique_ptr<Attacher> KernelDatapath::attacher(const std::string& name, AttachMode mode) {
-  Fd prog(bpf_obj_get(layout_.prog(name).c_str()));
+  Fd prog = open_pin(layout_.prog(name));
   if (!prog)
     throw SystemError("open program " + layout_.prog(name), errno);
   return std::make_unique<KernelAttacher>(layout_, mode, std::move(prog));

@@ -7,13 +7,13 @@
 #include <optional>
 #include <string>
 
+#include "loader/datapath/kernel_datapath.hpp"
 #include "loader/fabric/reconcile.hpp"
 #include "loader/fabric/record.hpp"
 #include "loader/model/layout.hpp"
 #include "loader/model/state.hpp"
 #include "loader/system/bpf.hpp"
 #include "loader/system/devices.hpp"
-#include "loader/system/node.hpp"
 
 namespace weft {
 

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "loader/datapath/attach.hpp"
 #include "loader/fabric/install.hpp"
 #include "loader/fabric/record.hpp"
 #include "loader/model/layout.hpp"
-#include "loader/system/attach.hpp"
 #include "loader/system/bpf.hpp"
 #include "loader/system/devices.hpp"
 

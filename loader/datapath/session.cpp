@@ -1,4 +1,4 @@
-#include "loader/system/session.hpp"
+#include "loader/datapath/session.hpp"
 
 #include "maps/registry.hpp"
 #include "maps/weft_abi.h"

@@ -1,5 +1,6 @@
-// Attaching the port program to devices: tcx links (kernel >= 6.6), pinned so
-// they outlive the command, or clsact/cls_bpf filters where tcx is missing
+// Attaching the port program to devices (the fabric's Attacher): tcx links
+// (kernel >= 6.6), pinned under links/ so they outlive the command, or
+// clsact/cls_bpf filters in a slot of weft's own where tcx is missing
 // (Debian 12's own 6.1 kernel). Both replace the program atomically.
 #pragma once
 
@@ -8,8 +9,8 @@
 #include <string>
 
 #include "loader/fabric/datapath.hpp"
+#include "loader/model/fd.hpp"
 #include "loader/model/layout.hpp"
-#include "loader/system/bpf.hpp"
 
 namespace weft {
 
@@ -18,7 +19,7 @@ AttachMode default_attach_mode();
 
 class KernelAttacher : public Attacher {
 public:
-  // `prog` is the pinned port program (an fd from bpf_obj_get).
+  // `prog` is the pinned port program, opened.
   KernelAttacher(Layout layout, AttachMode mode, Fd prog);
 
   void attach(const std::string& device, int ifindex) override;
@@ -32,8 +33,5 @@ private:
   Fd prog_;
   std::uint32_t prog_id_ = 0;
 };
-
-// The id of the program behind an fd (0 if none).
-std::uint32_t prog_id_of(int prog_fd);
 
 } // namespace weft
