@@ -12,6 +12,10 @@
 #include "cli/output.hpp"
 #include "loader/model/layout.hpp"
 
+namespace weft {
+class Session;
+} // namespace weft
+
 namespace weft::cli {
 
 struct Globals {
@@ -29,6 +33,8 @@ std::string read_input(const std::string& path);
 
 // The command the command line chose; main runs it once parsing is done.
 using Action = std::function<void()>;
+// What an inspection command prints of a node: its rows.
+using Inspection = std::function<nlohmann::json(Session&)>;
 
 // Where the values of an object's options live until its command has run.
 class OptionStore {
@@ -49,6 +55,16 @@ struct Command {
   const Globals& globals;
   Action& action;
   OptionStore& store;
+
+  // `weft NAME VERB ...`: an object, which wants one of its verbs.
+  CLI::App* object(const std::string& name, const std::string& help) const;
+  // A verb of `object`: chosen, `run` is what the command does.
+  CLI::App* verb(CLI::App* object, const std::string& name, const std::string& help,
+                 Action run) const;
+  // `list`, also spelled `show`: the rows an inspection of the node gives, as
+  // a table (JSON with -j).
+  CLI::App* list(CLI::App* object, const std::string& help, Inspection rows,
+                 std::vector<Column> columns) const;
 };
 
 // One per object: adds `weft OBJECT ...` and sets `action` when chosen.

@@ -48,17 +48,15 @@ void apply(const Globals& g, const std::string& file, bool dry_run) {
 } // namespace
 
 void register_apply(Command& cmd) {
-  CLI::App& app = cmd.app;
   const Globals& g = cmd.globals;
-  Action& action = cmd.action;
-  OptionStore& store = cmd.store;
-  auto& file = store.add<std::string>();
-  auto& dry_run = store.add<bool>(false);
-  auto* apply_cmd = app.add_subcommand("apply", "reconcile the node with a desired-state document");
+  auto& file = cmd.store.add<std::string>();
+  auto& dry_run = cmd.store.add<bool>(false);
+  CLI::App* apply_cmd =
+      cmd.verb(&cmd.app, "apply", "reconcile the node with a desired-state document",
+               [&g, &file, &dry_run] { apply(g, file, dry_run); });
   apply_cmd->add_option("-f,--file", file, "the document (Neutron resource shapes); - for stdin")
       ->required();
   apply_cmd->add_flag("--dry-run", dry_run, "print what would change, change nothing");
-  apply_cmd->callback([&] { action = [&] { apply(g, file, dry_run); }; });
 }
 
 } // namespace weft::cli

@@ -36,23 +36,17 @@ void ct_flush(const Globals& g, const std::string& port) {
 } // namespace
 
 void register_ct(Command& cmd) {
-  CLI::App& app = cmd.app;
   const Globals& g = cmd.globals;
-  Action& action = cmd.action;
-  OptionStore& store = cmd.store;
-  auto* ct = app.add_subcommand("ct", "connection tracking");
-  ct->require_subcommand(1);
-  auto& ct_port = store.add<std::string>();
-  auto& ct_network = store.add<std::string>();
-  for (const char* name : {"list", "show"}) {
-    auto* list = ct->add_subcommand(name, "tracked connections, decoded");
-    list->add_option("--port", ct_port, "only connections of this port (id or prefix)");
-    list->add_option("--network", ct_network, "only connections in this network (id or prefix)");
-    list->callback([&] { action = [&] { ct_list(g, ct_port, ct_network); }; });
-  }
-  auto* flush = ct->add_subcommand("flush", "delete tracked connections");
-  flush->add_option("--port", ct_port, "only connections of this port");
-  flush->callback([&] { action = [&] { ct_flush(g, ct_port); }; });
+  CLI::App* ct = cmd.object("ct", "connection tracking");
+  auto& port = cmd.store.add<std::string>();
+  auto& network = cmd.store.add<std::string>();
+  CLI::App* list = cmd.verb(ct, "list", "tracked connections, decoded",
+                            [&g, &port, &network] { ct_list(g, port, network); });
+  list->alias("show");
+  list->add_option("--port", port, "only connections of this port (id or prefix)");
+  list->add_option("--network", network, "only connections in this network (id or prefix)");
+  cmd.verb(ct, "flush", "delete tracked connections", [&g, &port] { ct_flush(g, port); })
+      ->add_option("--port", port, "only connections of this port");
 }
 
 } // namespace weft::cli

@@ -79,39 +79,32 @@ void node_show(const Globals& g) {
 } // namespace
 
 void register_node(Command& cmd) {
-  CLI::App& app = cmd.app;
   const Globals& g = cmd.globals;
-  Action& action = cmd.action;
   OptionStore& store = cmd.store;
-  auto* node = app.add_subcommand("node", "install, remove and show the fabric on this node");
-  node->require_subcommand(1);
+  CLI::App* node = cmd.object("node", "install, remove and show the fabric on this node");
   auto& uplink = store.add<std::string>();
   auto& tunnel_ip = store.add<std::string>();
   auto& attach = store.add<std::string>("auto");
-  auto* install = node->add_subcommand("install", "load and pin the datapath (idempotent)");
+  auto& ct_max = store.add<std::uint32_t>(0);
+  auto& ct_network_max = store.add<std::uint32_t>(0);
+  CLI::App* install = cmd.verb(node, "install", "load and pin the datapath (idempotent)",
+                               [&g, &uplink, &tunnel_ip, &attach, &ct_max, &ct_network_max] {
+                                 node_install(g, uplink, tunnel_ip, attach, ct_max, ct_network_max);
+                               });
   install->add_option("--uplink", uplink, "the node's physical uplink device");
   install->add_option("--tunnel-ip", tunnel_ip, "this node's VXLAN tunnel endpoint (IPv4)");
   install->add_option("--attach", attach, "attach mode: auto (tcx on kernels >= 6.6), tcx or tc")
       ->check(CLI::IsMember({"auto", "tcx", "tc"}))
       ->capture_default_str();
-  auto& ct_max = store.add<std::uint32_t>(0);
-  auto& ct_network_max = store.add<std::uint32_t>(0);
   install->add_option("--ct-max", ct_max,
                       "established connections the node tracks, and as many being opened "
                       "(default 65536); fixed until uninstall");
   install->add_option("--ct-network-max", ct_network_max,
                       "established connections one network may hold (default: half of "
                       "--ct-max), so that no tenant can take the table from the others");
-  install->callback([&] {
-    action = [&] { node_install(g, uplink, tunnel_ip, attach, ct_max, ct_network_max); };
-  });
-  node->add_subcommand("uninstall", "detach all programs and remove every pin")->callback([&] {
-    action = [&] { node_uninstall(g); };
-  });
-  for (const char* name : {"show", "list"})
-    node->add_subcommand(name, "what is installed")->callback([&] {
-      action = [&] { node_show(g); };
-    });
+  cmd.verb(node, "uninstall", "detach all programs and remove every pin",
+           [&g] { node_uninstall(g); });
+  cmd.verb(node, "show", "what is installed", [&g] { node_show(g); })->alias("list");
 }
 
 } // namespace weft::cli

@@ -38,18 +38,13 @@ void port_show(const Globals& g, const std::string& id) {
 } // namespace
 
 void register_port(Command& cmd) {
-  CLI::App& app = cmd.app;
   const Globals& g = cmd.globals;
-  Action& action = cmd.action;
-  OptionStore& store = cmd.store;
-  auto* port = app.add_subcommand("port", "ports (VM interfaces)");
-  port->require_subcommand(1);
-  port->add_subcommand("list", "list ports")->callback([&] { action = [&] { port_list(g); }; });
-  auto& port_id = store.add<std::string>();
-  auto* port_show_cmd = port->add_subcommand("show", "one port, or all without an ID");
-  port_show_cmd->add_option("ID", port_id, "port id (or a unique prefix)");
-  port_show_cmd->callback(
-      [&] { action = [&] { port_id.empty() ? port_list(g) : port_show(g, port_id); }; });
+  CLI::App* port = cmd.object("port", "ports (VM interfaces)");
+  cmd.verb(port, "list", "list ports", [&g] { port_list(g); });
+  auto& id = cmd.store.add<std::string>();
+  cmd.verb(port, "show", "one port, or all without an ID",
+           [&g, &id] { id.empty() ? port_list(g) : port_show(g, id); })
+      ->add_option("ID", id, "port id (or a unique prefix)");
 }
 
 } // namespace weft::cli

@@ -31,20 +31,13 @@ void sg_show(const Globals& g, const std::string& id) {
 } // namespace
 
 void register_sg(Command& cmd) {
-  CLI::App& app = cmd.app;
   const Globals& g = cmd.globals;
-  Action& action = cmd.action;
-  OptionStore& store = cmd.store;
-  auto* sg = app.add_subcommand("sg", "security groups");
-  sg->require_subcommand(1);
-  sg->add_subcommand("list", "list security groups")->callback([&] {
-    action = [&] { sg_list(g); };
-  });
-  auto& sg_id = store.add<std::string>();
-  auto* sg_show_cmd =
-      sg->add_subcommand("show", "one group's rules and ports, or all without an ID");
-  sg_show_cmd->add_option("ID", sg_id, "group id, unique prefix or name");
-  sg_show_cmd->callback([&] { action = [&] { sg_id.empty() ? sg_list(g) : sg_show(g, sg_id); }; });
+  CLI::App* sg = cmd.object("sg", "security groups");
+  cmd.verb(sg, "list", "list security groups", [&g] { sg_list(g); });
+  auto& id = cmd.store.add<std::string>();
+  cmd.verb(sg, "show", "one group's rules and ports, or all without an ID",
+           [&g, &id] { id.empty() ? sg_list(g) : sg_show(g, id); })
+      ->add_option("ID", id, "group id, unique prefix or name");
 }
 
 } // namespace weft::cli

@@ -21,14 +21,11 @@ void stats(const Globals& g, const std::string& port) {
 } // namespace
 
 void register_stats(Command& cmd) {
-  CLI::App& app = cmd.app;
   const Globals& g = cmd.globals;
-  Action& action = cmd.action;
-  OptionStore& store = cmd.store;
-  auto& stats_port = store.add<std::string>();
-  auto* stats_cmd = app.add_subcommand("stats", "forward and drop counters by port and reason");
-  stats_cmd->add_option("--port", stats_port, "only this port (id or prefix)");
-  stats_cmd->callback([&] { action = [&] { stats(g, stats_port); }; });
+  auto& port = cmd.store.add<std::string>();
+  cmd.verb(&cmd.app, "stats", "forward and drop counters by port and reason",
+           [&g, &port] { stats(g, port); })
+      ->add_option("--port", port, "only this port (id or prefix)");
 }
 
 } // namespace weft::cli
