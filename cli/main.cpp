@@ -35,8 +35,11 @@ OBJECTS AND COMMANDS
   sg list | sg show ID    security groups: decoded rules, ports using them
   ct list [--port ID] [--network ID] | ct flush [--port ID]
                           tracked connections: 5-tuple, state, idle time, counters
-  lab up | lab status | lab down
-                          a demo node with two tenants in network namespaces
+  lab [--prefix P] up [-f TOPOLOGY] | lab status | lab down
+                          nodes and VMs of a topology (default: the demo, one
+                          node, two tenants) in network namespaces, measured
+  lab plug -f TOPOLOGY [--dry-run] | lab topology | lab state
+                          make missing VMs only; print the topology, its document
 
 FILES
   <bpffs>/weft/<node>/{maps,progs,links}/   pinned maps, program and tcx links

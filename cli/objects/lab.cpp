@@ -1,9 +1,10 @@
-// `weft lab up|status|down|state`: the demo lab in network namespaces.
+// `weft lab up|plug|status|down|state|topology`: a lab of nodes and VMs in
+// network namespaces, from a topology (loader/lab/), the demo's by default.
 #include <iostream>
 
 #include "cli/command.hpp"
-#include "cli/lab.hpp"
 #include "cli/output.hpp"
+#include "loader/lab/lab.hpp"
 
 using nlohmann::json;
 
@@ -11,11 +12,19 @@ namespace weft::cli {
 
 namespace {
 
-LabOptions lab_options(const Globals& g) {
+using namespace weft::lab;
+
+LabOptions lab_options(const Globals& g, const std::string& prefix) {
   LabOptions opts;
   opts.layout = layout_of(g);
+  opts.prefix = prefix;
   opts.verbose = !g.format.json;
   return opts;
+}
+
+// The topology of FILE (- for standard input), or the embedded demo's.
+Topology topology_of(const std::string& file) {
+  return parse_topology(file.empty() ? std::string(default_topology()) : read_input(file));
 }
 
 void print_matrix(const json& status) {
@@ -51,49 +60,80 @@ void print_matrix(const json& status) {
 } // namespace
 
 void register_lab(Command& cmd) {
-  CLI::App& app = cmd.app;
   const Globals& g = cmd.globals;
-  Action& action = cmd.action;
-  auto* lab = app.add_subcommand("lab", "the demo lab in network namespaces");
-  lab->require_subcommand(1);
-  lab->add_subcommand("up", "build the lab: a node, two tenants, four VMs")->callback([&] {
-    action = [&] {
-      json out = lab_up(lab_options(g));
-      if (g.format.json)
-        print_json(out, g.format);
-      else
-        print_matrix(out.value("status", json::object()));
-      if (!out.value("status", json::object()).value("ok", false))
-        throw std::runtime_error("lab: up, but the measured matrix differs from the expected one");
-    };
+  CLI::App* lab = cmd.object("lab", "a lab of nodes and VMs in network namespaces");
+  auto& prefix = cmd.store.add<std::string>("weftlab");
+  lab->add_option("--prefix", prefix, "every namespace of the lab is named <prefix>-<name>")
+      ->capture_default_str();
+  auto& up_file = cmd.store.add<std::string>();
+  cmd.verb(lab, "up",
+           "build a topology (default: the demo's one node, two tenants, four VMs): namespaces, "
+           "VMs, install and apply on every node, then measure",
+           [&g, &prefix, &up_file] {
+             json out = lab_up(lab_options(g, prefix), topology_of(up_file));
+             if (g.format.json)
+               print_json(out, g.format);
+             else
+               print_matrix(out.value("status", json::object()));
+             if (!out.value("status", json::object()).value("ok", false))
+               throw std::runtime_error(
+                   "lab: up, but the measured matrix differs from the expected one");
+           })
+      ->add_option("-f,--file", up_file,
+                   "the topology (JSON, see `weft lab topology`); - for stdin");
+  auto& plug_file = cmd.store.add<std::string>();
+  auto& plug_dry = cmd.store.add<bool>(false);
+  CLI::App* plug = cmd.verb(
+      lab, "plug",
+      "make the node namespaces and VMs of a topology that are not there yet (no install, no "
+      "apply); prints each VM with its device",
+      [&g, &prefix, &plug_file, &plug_dry] {
+        json out = lab_plug(lab_options(g, prefix), topology_of(plug_file), plug_dry);
+        if (g.format.json) {
+          print_json(out, g.format);
+          return;
+        }
+        print_table(out["vms"],
+                    {field("VM", "name"), field("NAMESPACE", "namespace"), field("NODE", "node"),
+                     field("DEVICE", "device"), field("MAC", "mac_address"),
+                     field("ADDRESSES", "addresses"), field("MADE", "made")});
+      });
+  plug->add_option("-f,--file", plug_file, "the topology (JSON); - for stdin")->required();
+  plug->add_flag("--dry-run", plug_dry, "say what would be made, make nothing");
+  cmd.verb(lab, "status", "measure the connectivity matrix with real traffic", [&g, &prefix] {
+    json out = lab_status(lab_options(g, prefix));
+    if (g.format.json)
+      print_json(out, g.format);
+    else
+      print_matrix(out);
+    if (!out.value("ok", false))
+      throw std::runtime_error("lab: the measured matrix differs from the expected one");
   });
-  lab->add_subcommand("status", "measure the connectivity matrix with real traffic")->callback([&] {
-    action = [&] {
-      json out = lab_status(lab_options(g));
-      if (g.format.json)
-        print_json(out, g.format);
-      else
-        print_matrix(out);
-      if (!out.value("ok", false))
-        throw std::runtime_error("lab: the measured matrix differs from the expected one");
-    };
+  cmd.verb(lab, "down", "uninstall the lab's nodes and remove every namespace of the prefix",
+           [&g, &prefix] {
+             json out = lab_down(lab_options(g, prefix));
+             if (g.format.json)
+               print_json(out, g.format);
+             else if (!out.value("was_up", false))
+               std::cout << "lab: was not up; nothing to remove\n";
+             else {
+               json uninstalled = json::array();
+               for (const auto& node : out["nodes"])
+                 if (node.value("node_uninstalled", false))
+                   uninstalled.push_back(node["node"]);
+               std::cout << "lab: down: nodes uninstalled: "
+                         << (uninstalled.empty() ? std::string("none") : text(uninstalled))
+                         << "; namespaces removed: " << text(out["namespaces_removed"]) << "\n";
+             }
+           });
+  cmd.verb(lab, "state", "print the desired-state document the lab applies", [&g, &prefix] {
+    Topology topology = lab_topology(lab_options(g, prefix));
+    std::cout << (topology.document ? nlohmann::ordered_json::parse(*topology.document).dump(2)
+                                    : std::string("{}"))
+              << "\n";
   });
-  lab->add_subcommand("down", "remove everything the lab made")->callback([&] {
-    action = [&] {
-      json out = lab_down(lab_options(g));
-      if (g.format.json)
-        print_json(out, g.format);
-      else if (!out.value("was_up", false))
-        std::cout << "lab: was not up; nothing to remove\n";
-      else
-        std::cout << "lab: down: node " << text(out["node"])
-                  << (out.value("node_uninstalled", false) ? " uninstalled" : " was not installed")
-                  << ", namespaces removed: " << text(out["namespaces_removed"]) << "\n";
-    };
-  });
-  lab->add_subcommand("state", "print the lab's embedded desired-state document")->callback([&] {
-    action = [&] { std::cout << lab_state_document(lab_options(g)) << "\n"; };
-  });
+  cmd.verb(lab, "topology", "print the lab's topology: the embedded demo's, or the one up built",
+           [&g, &prefix] { std::cout << lab_topology(lab_options(g, prefix)).source; });
 }
 
 } // namespace weft::cli

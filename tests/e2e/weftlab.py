@@ -2,8 +2,10 @@
 
 A lab is one weft node in a network namespace of its own, plus one namespace
 per VM. A VM's eth0 is the peer of a veth pair whose host end sits in the node
-namespace under the port's device name ("tap" + the first 11 characters of the
-port id), exactly what Nova's libvirt driver would create. The `weft` binary
+namespace under the port's device name, exactly what Nova's libvirt driver
+would create. The namespaces and VMs are made by `weft lab plug` from a
+topology (loader/lab/topology.hpp), the same code that builds the demo lab,
+and the device names come from weft: nothing here derives them. The `weft` binary
 (env WEFT, default build/weft) runs against the node with --netns, --node and
 a private --state-dir, so several labs, and other people's nodes, can share the
 kernel without seeing each other.
@@ -756,8 +758,19 @@ class Stream:
             self._thread.join(timeout=2)
 
 
+_DEVICES = {}
+
+
 def port_device(port_id):
-    return "tap" + port_id[:11]
+    """The device weft plugs a VM of this port as (asked of weft, once)."""
+    if port_id not in _DEVICES:
+        topology = {"nodes": [{"name": "probe"}],
+                    "vms": [{"name": "probe", "port_id": port_id, "mac": "02:00:00:00:00:01",
+                             "addresses": []}]}
+        proc = run([WEFT, "-j", "lab", "--prefix", PREFIX + "probe", "plug", "--dry-run", "-f",
+                    "-"], input=json.dumps(topology))
+        _DEVICES[port_id] = json.loads(proc.stdout)["vms"][0]["device"]
+    return _DEVICES[port_id]
 
 
 def make_port(network_id, subnet_id, mac, ip, host, **extra):
@@ -794,7 +807,8 @@ class Lab:
     """One node namespace, its VMs and its weft node; destroy() removes it all."""
 
     def __init__(self, tag):
-        self.prefix = PREFIX + tag + "-"
+        self.lab_prefix = PREFIX + tag
+        self.prefix = self.lab_prefix + "-"
         self.node = PREFIX + tag
         self.node_ns = self.prefix + "node"
         self.namespaces = []
@@ -807,17 +821,22 @@ class Lab:
 
     def create(self):
         self.state_dir = tempfile.mkdtemp(prefix=PREFIX + "state-")
-        self._add_ns(self.node_ns)
+        self._plug([])
         return self
 
-    def _add_ns(self, ns):
-        run(["ip", "netns", "add", ns])
-        self.namespaces.append(ns)
-        # No IPv6 chatter (DAD, MLD, RS) to muddle the captures; a test that
-        # wants IPv6 frames crafts them.
-        for key in ("all", "default"):
-            run(in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % key))
-        run(in_ns(ns, "ip", "link", "set", "lo", "up"))
+    def _plug(self, vms):
+        """Has weft make the node namespace and `vms` (topology entries) that
+        are not there yet; returns what `weft lab plug` said of each VM."""
+        topology = {"nodes": [{"name": self.node, "namespace": "node"}], "vms": vms}
+        argv = [WEFT, "-j", "--state-dir", self.state_dir, "lab", "--prefix", self.lab_prefix,
+                "plug", "-f", "-"]
+        try:
+            proc = run(argv, input=json.dumps(topology))
+        finally:
+            # Whatever weft made is this lab's to remove, also after a failure.
+            self.namespaces = sorted(n for n in os.listdir("/run/netns")
+                                     if n.startswith(self.prefix))
+        return json.loads(proc.stdout)["vms"]
 
     def add_vm(self, name, port, up=True, prefixlen=24, ipv6=False):
         """A VM namespace whose eth0 (the port's MAC and first fixed IP) pairs with
@@ -826,24 +845,14 @@ class Lab:
         once) and every IPv6 fixed IP is added as a /64 next to the EUI-64
         link-local address."""
         vm = Vm(self, name, port)
-        self._add_ns(vm.ns)
-        self.vms[name] = vm
-        device = port_device(port["id"])
-        run(in_ns(self.node_ns, "ip", "link", "add", device, "type", "veth", "peer", "name",
-                  "eth0", "netns", vm.ns))
-        vm.sh("ip", "link", "set", "eth0", "address", port["mac_address"])
-        vm.sh("ip", "addr", "add", "%s/%d" % (vm.ip, prefixlen), "dev", "eth0")
+        addresses = ["%s/%d" % (vm.ip, prefixlen)]
         if ipv6:
-            for key in ("all", "default", "eth0"):
-                vm.sh("sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % key,
-                      "net.ipv6.conf.%s.accept_ra=0" % key,
-                      "net.ipv6.conf.%s.router_solicitations=0" % key,
-                      "net.ipv6.conf.%s.disable_ipv6=0" % key)
-            for address in vm.ips(6):
-                vm.sh("ip", "-6", "addr", "add", "%s/64" % address, "dev", "eth0", "nodad")
-        run(in_ns(self.node_ns, "ip", "link", "set", device, "up"))
-        if up:
-            vm.sh("ip", "link", "set", "eth0", "up")
+            addresses += ["%s/64" % address for address in vm.ips(6)]
+        plugged = self._plug([{"name": name, "port_id": port["id"], "mac": port["mac_address"],
+                               "addresses": addresses, "up": up, "ipv6": ipv6}])
+        vm.device = plugged[0]["device"]
+        _DEVICES[port["id"]] = vm.device
+        self.vms[name] = vm
         return vm
 
     def node_sh(self, *cmd, check=True):

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <vector>
 
-namespace weft::cli {
+namespace weft::lab {
 
 struct ProcessResult {
   int status = 0;     // the exit code; 128 + signal when killed
@@ -142,4 +142,4 @@ inline std::string run_checked(const std::vector<std::string>& argv,
   return result.output;
 }
 
-} // namespace weft::cli
+} // namespace weft::lab

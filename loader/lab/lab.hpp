@@ -1,0 +1,37 @@
+// `weft lab`: the nodes and VMs of a topology (loader/lab/topology.hpp) as
+// network namespaces on this machine (DESIGN.md §3.3), built on the same
+// install and apply as a real node. The demo, the README's first command and
+// the e2e harness (tests/e2e/weftlab.py) all build their labs here.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "loader/lab/topology.hpp"
+#include "loader/model/layout.hpp"
+
+namespace weft::lab {
+
+struct LabOptions {
+  Layout layout; // bpffs and state dir from the global options; nodes from the topology
+  std::string prefix = "weftlab"; // every namespace the lab makes starts with "<prefix>-"
+  bool verbose = true;            // progress lines on stderr
+};
+
+// Each returns what it did as JSON and throws on failure.
+// Builds the whole topology: namespaces, VMs, install and apply on every
+// node, then measures (after removing a lab of the same prefix, and
+// cleaning up what it made when it fails). Remembers the topology for
+// status and down.
+nlohmann::json lab_up(const LabOptions& options, const Topology& topology);
+// Makes the namespaces and VMs of the topology that are not there yet;
+// installs and applies nothing. With dry_run, says what it would make.
+nlohmann::json lab_plug(const LabOptions& options, const Topology& topology, bool dry_run);
+// Uninstalls the nodes and removes every namespace of the prefix.
+nlohmann::json lab_down(const LabOptions& options);
+// Measures the connectivity matrix with real traffic: {"matrix": [...], "ok": bool}.
+nlohmann::json lab_status(const LabOptions& options);
+// The topology `lab up` built under this prefix, or the embedded one.
+Topology lab_topology(const LabOptions& options);
+
+} // namespace weft::lab
