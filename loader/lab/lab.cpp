@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <dirent.h>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -59,14 +58,9 @@ bool netns_exists(const std::string& name) {
 std::vector<std::string> lab_namespaces(const LabOptions& options) {
   std::vector<std::string> out;
   std::string start = options.prefix + "-";
-  if (DIR* dir = ::opendir("/run/netns")) {
-    while (dirent* entry = ::readdir(dir)) {
-      std::string name = entry->d_name;
-      if (name.rfind(start, 0) == 0)
-        out.push_back(name);
-    }
-    ::closedir(dir);
-  }
+  for (const auto& name : list_dir("/run/netns"))
+    if (name.rfind(start, 0) == 0)
+      out.push_back(name);
   std::sort(out.begin(), out.end());
   return out;
 }
