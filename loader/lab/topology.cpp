@@ -22,6 +22,19 @@ bool valid_name(const std::string& name) {
   });
 }
 
+// "<what> is a list, not an object": a topology entry of the wrong kind.
+std::string not_an_object(const std::string& what, const json& value) {
+  return (what.empty() ? "" : what + " ") + "is " + document::kind_of(value) + ", not an object";
+}
+
+// The MAC of field `key`, normalised, or the problem reported.
+void read_mac(Fields& fields, std::string_view key, const std::string& text, LabVm& vm) {
+  if (auto parsed = Mac::parse(text))
+    vm.mac = parsed->str();
+  else
+    fields.problem(key, document::in_quotes(text) + " is not a MAC address");
+}
+
 void check_keys(const json& entry, const std::string& where, const char* kind,
                 const std::set<std::string>& known, Problems& problems) {
   for (const auto& [key, value] : entry.items()) {
@@ -44,7 +57,7 @@ std::vector<LabNode> parse_nodes(const json& top, Problems& problems) {
     const json& entry = (*list)[i];
     std::string where = document::indexed("nodes", i);
     if (!entry.is_object()) {
-      problems.add(where, "is " + document::kind_of(entry) + ", not an object");
+      problems.add(where, not_an_object("", entry));
       continue;
     }
     check_keys(entry, where, "a lab node", {"name", "namespace"}, problems);
@@ -98,12 +111,8 @@ void from_document(const State& state, const Port& port, std::optional<int> pref
 void from_port(const json& port, const std::string& where, std::optional<int> prefixlen,
                Problems& problems, LabVm& vm) {
   Fields fields(port, where, "port.", problems);
-  if (auto mac = fields.required_text("mac_address")) {
-    if (auto parsed = Mac::parse(*mac))
-      vm.mac = parsed->str();
-    else
-      fields.problem("mac_address", document::in_quotes(*mac) + " is not a MAC address");
-  }
+  if (auto mac = fields.required_text("mac_address"))
+    read_mac(fields, "mac_address", *mac, vm);
   vm.node = fields.text("binding:host_id").value_or("");
   vm.network_id = fields.text("network_id").value_or("");
   const json* fixed_ips = fields.list("fixed_ips");
@@ -111,7 +120,7 @@ void from_port(const json& port, const std::string& where, std::optional<int> pr
     const json& fixed = (*fixed_ips)[i];
     std::string path = "port." + document::indexed("fixed_ips", i);
     if (!fixed.is_object()) {
-      problems.add(where, path + " is " + document::kind_of(fixed) + ", not an object");
+      problems.add(where, not_an_object(path, fixed));
       continue;
     }
     Fields fixed_fields(fixed, where, path + ".", problems);
@@ -171,7 +180,7 @@ Topology parse_topology(std::string_view text) {
     const json& entry = (*list)[i];
     std::string where = document::indexed("vms", i);
     if (!entry.is_object()) {
-      problems.add(where, "is " + document::kind_of(entry) + ", not an object");
+      problems.add(where, not_an_object("", entry));
       continue;
     }
     check_keys(
@@ -190,7 +199,7 @@ Topology parse_topology(std::string_view text) {
       vm_fields.problem("name", document::in_quotes(vm.name) + " is given twice");
     const json* inline_port = vm_fields.value("port");
     if (inline_port && !inline_port->is_object()) {
-      vm_fields.problem("port", "is " + document::kind_of(*inline_port) + ", not an object");
+      vm_fields.problem("port", not_an_object("", *inline_port));
       inline_port = nullptr;
     }
     if (inline_port) {
@@ -200,7 +209,7 @@ Topology parse_topology(std::string_view text) {
       if (given && *given != vm.port_id)
         vm_fields.problem("port_id", document::in_quotes(*given) + " is not the port's id " +
                                          document::in_quotes(vm.port_id));
-    } else {
+    } else if (!vm_fields.value("port")) { // not an object: reported once
       vm.port_id = vm_fields.required_text("port_id").value_or("");
     }
     vm.up = vm_fields.flag("up", true);
@@ -228,12 +237,8 @@ Topology parse_topology(std::string_view text) {
       vm.node = *node;
     else if (vm.node.empty() && topology.nodes.size() == 1)
       vm.node = topology.nodes.front().name;
-    if (auto mac = vm_fields.text("mac")) {
-      if (auto parsed = Mac::parse(*mac))
-        vm.mac = parsed->str();
-      else
-        vm_fields.problem("mac", document::in_quotes(*mac) + " is not a MAC address");
-    }
+    if (auto mac = vm_fields.text("mac"))
+      read_mac(vm_fields, "mac", *mac, vm);
     if (const json* addresses = vm_fields.list("addresses")) {
       vm.addresses.clear();
       for (std::size_t a = 0; a < addresses->size(); ++a) {

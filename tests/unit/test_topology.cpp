@@ -182,16 +182,18 @@ TEST(Topology, AnInlinePortsProblemsNameTheVmAndThePortsField) {
                       "fixed_ips": [{"ip_address": "10.0.0.300"}, 7, {}]}},
             {"name": "v2", "port": {"mac_address": "fa:16:3e:00:00:02"}},
             {"name": "v3", "port": "abc"}]})");
-  EXPECT_TRUE(has(lines, "vms[0] (v1): port_id 'other' is not the port's id 'abc'"))
-      << lines.size();
-  EXPECT_TRUE(has(lines, "vms[0] (v1): prefixlen 33 is not in (0..32)"));
-  EXPECT_TRUE(has(lines, "vms[0] (v1): port.mac_address 'zz' is not a MAC address"));
-  EXPECT_TRUE(has(lines, "vms[0] (v1): port.fixed_ips[0].ip_address '10.0.0.300' is not an IP "
-                         "address"));
-  EXPECT_TRUE(has(lines, "vms[0] (v1): port.fixed_ips[1] is a number, not an object"));
-  EXPECT_TRUE(has(lines, "vms[0] (v1): port.fixed_ips[2].ip_address is missing"));
-  EXPECT_TRUE(has(lines, "vms[1] (v2): port.id is missing"));
-  EXPECT_TRUE(has(lines, "vms[2] (v3): port is a string, not an object"));
+  // Each problem once, in the order of the entries and their fields.
+  EXPECT_EQ(lines,
+            (std::vector<std::string>{
+                "vms[0] (v1): port_id 'other' is not the port's id 'abc'",
+                "vms[0] (v1): prefixlen 33 is not in (0..32)",
+                "vms[0] (v1): port.mac_address 'zz' is not a MAC address",
+                "vms[0] (v1): port.fixed_ips[0].ip_address '10.0.0.300' is not an IP address",
+                "vms[0] (v1): port.fixed_ips[1] is a number, not an object",
+                "vms[0] (v1): port.fixed_ips[2].ip_address is missing",
+                "vms[1] (v2): port.id is missing",
+                "vms[2] (v3): port is a string, not an object",
+            }));
 }
 
 } // namespace
