@@ -61,7 +61,10 @@ void print_matrix(const json& status) {
 
 void register_lab(Command& cmd) {
   const Globals& g = cmd.globals;
-  CLI::App* lab = cmd.object("lab", "a lab of nodes and VMs in network namespaces");
+  CLI::App* lab = cmd.object(
+      "lab", "a lab of nodes and VMs in network namespaces, built from a topology: nodes (each a "
+             "namespace), VMs (each bound to a node by its Neutron port) and the Neutron document "
+             "(`weft lab topology` prints the demo's; the format is in loader/lab/topology.hpp)");
   auto& prefix = cmd.store.add<std::string>("weftlab");
   lab->add_option("--prefix", prefix, "every namespace of the lab is named <prefix>-<name>")
       ->capture_default_str();
@@ -80,13 +83,15 @@ void register_lab(Command& cmd) {
                    "lab: up, but the measured matrix differs from the expected one");
            })
       ->add_option("-f,--file", up_file,
-                   "the topology (JSON, see `weft lab topology`); - for stdin");
+                   "the topology (JSON, see `weft lab topology`); - for stdin; default: the "
+                   "embedded demo's");
   auto& plug_file = cmd.store.add<std::string>();
   auto& plug_dry = cmd.store.add<bool>(false);
   CLI::App* plug = cmd.verb(
       lab, "plug",
-      "make the node namespaces and VMs of a topology that are not there yet (no install, no "
-      "apply); prints each VM with its device",
+      "make the node namespaces and VMs of a topology that are not there yet and add them to "
+      "the lab's record (no install, no apply; `lab down` removes them); prints each VM with "
+      "the device weft named for its port",
       [&g, &prefix, &plug_file, &plug_dry] {
         json out = lab_plug(lab_options(g, prefix), topology_of(plug_file), plug_dry);
         if (g.format.json) {
@@ -98,18 +103,25 @@ void register_lab(Command& cmd) {
                      field("DEVICE", "device"), field("MAC", "mac_address"),
                      field("ADDRESSES", "addresses"), field("MADE", "made")});
       });
-  plug->add_option("-f,--file", plug_file, "the topology (JSON); - for stdin")->required();
+  plug->add_option("-f,--file", plug_file,
+                   "the topology or a fragment of it (JSON, VMs may give their port inline); - "
+                   "for stdin")
+      ->required();
   plug->add_flag("--dry-run", plug_dry, "say what would be made, make nothing");
-  cmd.verb(lab, "status", "measure the connectivity matrix with real traffic", [&g, &prefix] {
-    json out = lab_status(lab_options(g, prefix));
-    if (g.format.json)
-      print_json(out, g.format);
-    else
-      print_matrix(out);
-    if (!out.value("ok", false))
-      throw std::runtime_error("lab: the measured matrix differs from the expected one");
-  });
-  cmd.verb(lab, "down", "uninstall the lab's nodes and remove every namespace of the prefix",
+  cmd.verb(lab, "status",
+           "measure the connectivity matrix of the lab up built with real traffic (expected "
+           "reachable: same network and same node)",
+           [&g, &prefix] {
+             json out = lab_status(lab_options(g, prefix));
+             if (g.format.json)
+               print_json(out, g.format);
+             else
+               print_matrix(out);
+             if (!out.value("ok", false))
+               throw std::runtime_error("lab: the measured matrix differs from the expected one");
+           });
+  cmd.verb(lab, "down",
+           "uninstall the lab's recorded nodes and remove every namespace of the prefix",
            [&g, &prefix] {
              json out = lab_down(lab_options(g, prefix));
              if (g.format.json)
@@ -126,12 +138,13 @@ void register_lab(Command& cmd) {
                          << "; namespaces removed: " << text(out["namespaces_removed"]) << "\n";
              }
            });
-  cmd.verb(lab, "state", "print the desired-state document the lab applies", [&g, &prefix] {
-    Topology topology = lab_topology(lab_options(g, prefix));
-    std::cout << (topology.document ? nlohmann::ordered_json::parse(*topology.document).dump(2)
-                                    : std::string("{}"))
-              << "\n";
-  });
+  cmd.verb(
+      lab, "state", "print the Neutron document the lab applies (its topology's)", [&g, &prefix] {
+        Topology topology = lab_topology(lab_options(g, prefix));
+        std::cout << (topology.document ? nlohmann::ordered_json::parse(*topology.document).dump(2)
+                                        : std::string("{}"))
+                  << "\n";
+      });
   cmd.verb(lab, "topology", "print the lab's topology: the embedded demo's, or the one up built",
            [&g, &prefix] { std::cout << lab_topology(lab_options(g, prefix)).source; });
 }

@@ -45,6 +45,26 @@ std::string saved_topology(const LabOptions& options) {
   return options.layout.state_dir + "/lab-" + options.prefix + ".json";
 }
 
+// The record's text, when the lab has one.
+std::optional<std::string> read_record(const LabOptions& options) {
+  std::ifstream saved(saved_topology(options));
+  if (!saved)
+    return std::nullopt;
+  std::stringstream text;
+  text << saved.rdbuf();
+  return text.str();
+}
+
+// The record status and down read: the topology up built, or what plug made.
+void save_record(const LabOptions& options, const std::string& text) {
+  if (::mkdir(options.layout.state_dir.c_str(), 0755) != 0 && errno != EEXIST)
+    throw SystemError("create " + options.layout.state_dir, errno);
+  std::ofstream saved(saved_topology(options));
+  saved << text;
+  if (!saved.flush())
+    throw std::runtime_error("lab: cannot write " + saved_topology(options));
+}
+
 void say(const LabOptions& options, const std::string& line) {
   if (options.verbose)
     std::cerr << "lab: " << line << std::endl;
@@ -313,18 +333,48 @@ std::string node_names(const Topology& topology) {
 
 // ---- lab up / plug / down / status ------------------------------------------
 
-Topology lab_topology(const LabOptions& options) {
-  std::ifstream saved(saved_topology(options));
-  // Without one saved, the demo's is the default prefix's; another prefix
-  // has none (its down removes its namespaces and touches no demo node).
-  if (!saved)
-    return options.prefix == LabOptions().prefix ? parse_topology(default_topology()) : Topology{};
-  std::stringstream text;
-  text << saved.rdbuf();
-  return parse_topology(text.str());
+namespace {
+
+// The lab's record with a plugged fragment added: its nodes and VMs that the
+// record does not name yet, and its document if the record has none. Parsed
+// whole, so a fragment that does not fit is refused before anything is made.
+Topology with_fragment(const LabOptions& options, const Topology& fragment) {
+  auto text = read_record(options);
+  if (!text)
+    return fragment;
+  using nlohmann::ordered_json;
+  ordered_json record = ordered_json::parse(*text);
+  ordered_json added = ordered_json::parse(fragment.source);
+  auto named = [](const ordered_json& list, const ordered_json& entry) {
+    return std::find_if(list.begin(), list.end(), [&](const ordered_json& other) {
+      return other.value("name", "") == entry.value("name", "");
+    });
+  };
+  for (const auto& node : added["nodes"]) {
+    auto known = named(record["nodes"], node);
+    if (known == record["nodes"].end())
+      record["nodes"].push_back(node);
+    else if (*known != node)
+      throw std::runtime_error("lab: node " + node.value("name", "") + " is in the lab of prefix " +
+                               options.prefix + " already, as " + known->dump());
+  }
+  if (!record.contains("vms"))
+    record["vms"] = ordered_json::array();
+  for (const auto& vm : added.value("vms", ordered_json::array()))
+    if (named(record["vms"], vm) == record["vms"].end())
+      record["vms"].push_back(vm);
+  if (added.contains("document")) {
+    if (!record.contains("document"))
+      record["document"] = added["document"];
+    else if (record["document"] != added["document"])
+      throw std::runtime_error("lab: the lab of prefix " + options.prefix +
+                               " applies another document; plug only its own");
+  }
+  return parse_topology(record.dump(2) + "\n");
 }
 
-json lab_plug(const LabOptions& options, const Topology& topology, bool dry_run) {
+// Makes the namespaces and VMs of the topology that are not there yet.
+json plug(const LabOptions& options, const Topology& topology, bool dry_run) {
   json made = json::array(), vms = json::array();
   for (const auto& node : topology.nodes) {
     std::string ns = node_netns(options, node);
@@ -347,6 +397,24 @@ json lab_plug(const LabOptions& options, const Topology& topology, bool dry_run)
   return {{"prefix", options.prefix}, {"made", made}, {"vms", vms}, {"dry_run", dry_run}};
 }
 
+} // namespace
+
+Topology lab_topology(const LabOptions& options) {
+  // Without a record, the demo's is the default prefix's; another prefix
+  // has none (its down removes its namespaces and touches no demo node).
+  if (auto text = read_record(options))
+    return parse_topology(*text);
+  return options.prefix == LabOptions().prefix ? parse_topology(default_topology()) : Topology{};
+}
+
+json lab_plug(const LabOptions& options, const Topology& topology, bool dry_run) {
+  Topology record = with_fragment(options, topology);
+  // Recorded first: a plug that fails half-way is still down's to remove.
+  if (!dry_run)
+    save_record(options, record.source);
+  return plug(options, topology, dry_run);
+}
+
 json lab_up(const LabOptions& options, const Topology& topology) {
   json out = {{"node", topology.nodes.front().name}, {"prefix", options.prefix}};
   if (lab_exists(options, topology)) {
@@ -357,7 +425,7 @@ json lab_up(const LabOptions& options, const Topology& topology) {
       teardown(options, topology); // leftovers of these nodes too
   }
   try {
-    json plugged = lab_plug(options, topology, false);
+    json plugged = plug(options, topology, false);
     json nodes = json::array();
     for (const auto& node : topology.nodes) {
       Layout layout = node_layout(options, node);
@@ -381,13 +449,7 @@ json lab_up(const LabOptions& options, const Topology& topology) {
       }
       nodes.push_back(done);
     }
-    // Kept for lab status and lab down.
-    if (::mkdir(options.layout.state_dir.c_str(), 0755) != 0 && errno != EEXIST)
-      throw SystemError("create " + options.layout.state_dir, errno);
-    std::ofstream saved(saved_topology(options));
-    saved << topology.source;
-    if (!saved.flush())
-      throw std::runtime_error("lab: cannot write " + saved_topology(options));
+    save_record(options, topology.source); // for lab status and lab down
 
     out["node_namespace"] = nodes.front()["node_namespace"];
     out["vms"] = plugged["vms"];

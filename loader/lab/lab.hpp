@@ -24,10 +24,14 @@ struct LabOptions {
 // cleaning up what it made when it fails). Remembers the topology for
 // status and down.
 nlohmann::json lab_up(const LabOptions& options, const Topology& topology);
-// Makes the namespaces and VMs of the topology that are not there yet;
-// installs and applies nothing. With dry_run, says what it would make.
+// Makes the namespaces and VMs of the topology (a fragment of the lab's) that
+// are not there yet; installs and applies nothing. Adds the fragment's nodes
+// and VMs to the lab's record, so that down uninstalls those nodes (refused,
+// before anything is made, when the fragment does not fit the record). With
+// dry_run, says what it would make and makes and records nothing.
 nlohmann::json lab_plug(const LabOptions& options, const Topology& topology, bool dry_run);
-// Uninstalls the nodes and removes every namespace of the prefix.
+// Uninstalls the recorded nodes, removes every namespace of the prefix and
+// forgets the record.
 nlohmann::json lab_down(const LabOptions& options);
 // Measures the connectivity matrix with real traffic: {"matrix": [...], "ok": bool}.
 nlohmann::json lab_status(const LabOptions& options);

@@ -7,15 +7,23 @@
 //
 //   {"nodes": [{"name": "lab-node1", "namespace": "node1"}],
 //    "vms": [{"name": "a1", "port_id": "3f2a9c1e-…"},
+//            {"name": "c1", "port": {…a Neutron port…}, "node": "lab-node1",
+//             "prefixlen": 16, "ipv6": true, "up": false},
 //            {"name": "x1", "node": "lab-node1", "port_id": "…",
-//             "mac": "fa:16:3e:00:00:99", "addresses": ["10.9.0.5/24"],
-//             "up": false, "ipv6": false, "mtu": 1500}],
+//             "mac": "fa:16:3e:00:00:99", "addresses": ["10.9.0.5/24"], "mtu": 1500}],
 //    "document": {…Neutron networks, subnets, security groups, ports…}}
 //
-// A VM whose port is in the document takes its MAC, addresses (with its
-// subnets' prefix lengths), network, MTU and node (binding:host_id) from
-// there; otherwise the entry gives them. Its device is the port's, as
-// Port::device_name() derives it: the one place that name is made.
+// A VM is bound to its node through its Neutron port: one of the document
+// (port_id), or one given inline (port), which need not be applied yet. It
+// takes from the port its MAC, its fixed IPs as addresses (with the subnet's
+// prefix length, or 24 and 64 when the subnet is not known; `prefixlen`
+// replaces the IPv4 one; IPv6 ones only with `ipv6`), its network's MTU and
+// its node (binding:host_id; `node` overrides, the only node is the
+// default). `mac`, `addresses` and `mtu` override what the port says. Its
+// device is the port's, as Port::device_name() derives it: the one place that
+// name is made. Every lab namespace has IPv6 off (no DAD, MLD or RS chatter in
+// a capture); a VM with `ipv6` has it on, without DAD and RAs, its IPv6
+// addresses added nodad.
 #pragma once
 
 #include <optional>

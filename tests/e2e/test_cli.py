@@ -179,14 +179,14 @@ class Cli(w.LabTestMixin, unittest.TestCase):
         self.assertIn("fdb", [c["map"] for c in removed])
         self.assertIn("fa:16:3e:c1:00:02", [c["key"].get("mac") for c in removed
                                             if c["map"] == "fdb"])
-        self.assertIn(w.port_device(self.p2["id"]), [d["device"] for d in out["detach"]])
+        self.assertIn(self.lab.device(self.p2), [d["device"] for d in out["detach"]])
 
         # Text mode lists every change, one a line.
         proc = w.run(self.lab.weft_argv("apply", "-f", "-", "--dry-run", json_output=False),
                      input=json.dumps(doc))
         self.assertIn("would change:", proc.stdout)
         self.assertIn("10.0.0.44", proc.stdout)
-        self.assertIn("detach " + w.port_device(self.p2["id"]), proc.stdout)
+        self.assertIn("detach " + self.lab.device(self.p2), proc.stdout)
         self.assertStateEqual(before, self.observable_state(), "--dry-run (text)")
         self.assertTrue(self.v1.ping(self.v2.ip))
 
@@ -225,7 +225,7 @@ class Cli(w.LabTestMixin, unittest.TestCase):
                          {self.p1["id"], self.p2["id"], self.remote["id"]})
         by_id = {r["id"]: r for r in rows}
         self.assertEqual(by_id[self.p1["id"]]["state"], "attached")
-        self.assertEqual(by_id[self.p1["id"]]["device"], w.port_device(self.p1["id"]))
+        self.assertEqual(by_id[self.p1["id"]]["device"], self.lab.device(self.p1))
         self.assertEqual(by_id[self.remote["id"]]["state"], "remote")
         shown = self.lab.weft_ok("port", "show", self.p1["id"])
         self.assertEqual(shown["mac_address"], "fa:16:3e:c1:00:01")
@@ -384,7 +384,7 @@ class TcAttach(w.LabTestMixin, unittest.TestCase):
         self.doc = w.with_open_group({"networks": [net], "subnets": [sub], "ports": self.ports})
 
     def tc_filters(self, port):
-        return self.lab.node_sh("tc", "filter", "show", "dev", w.port_device(port["id"]),
+        return self.lab.node_sh("tc", "filter", "show", "dev", self.lab.device(port),
                                 "ingress").stdout
 
     def test_tc_attach_forwards_and_uninstalls_cleanly(self):
@@ -395,7 +395,7 @@ class TcAttach(w.LabTestMixin, unittest.TestCase):
         v1, v2, v3 = self.vms
         progs = lab.weft_ok("prog", "list")
         self.assertEqual(sorted(p["device"] for p in progs),
-                         sorted(w.port_device(p["id"]) for p in self.ports))
+                         sorted(self.lab.device(p) for p in self.ports))
         self.assertEqual({p["mode"] for p in progs}, {"tc"})
         self.assertEqual(lab.weft_ok("node", "show")["attach_mode"], "tc")
         for port in self.ports:
@@ -422,13 +422,13 @@ class TcAttach(w.LabTestMixin, unittest.TestCase):
         gone = self.ports[2]
         lab.apply(w.with_open_group(dict(self.doc, ports=self.ports[:2])))
         self.assertEqual(self.tc_filters(gone).strip(), "")
-        self.assertNotIn(w.port_device(gone["id"]), [p["device"] for p in lab.weft_ok("prog", "list")])
+        self.assertNotIn(self.lab.device(gone), [p["device"] for p in lab.weft_ok("prog", "list")])
 
         out = lab.uninstall()
         self.assertTrue(out["was_installed"])
         for port in self.ports:
             self.assertEqual(self.tc_filters(port).strip(), "",
-                             "uninstall left a tc filter on " + w.port_device(port["id"]))
+                             "uninstall left a tc filter on " + self.lab.device(port))
         self.assertFalse(os.path.lexists(lab.pin_dir()))
         self.assertEqual(lab.weft_ok("prog", "list"), [])
         v1.sh("ip", "neigh", "flush", "dev", "eth0")

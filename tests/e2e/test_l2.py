@@ -224,7 +224,7 @@ class L2Fabric(w.LabTestMixin, unittest.TestCase):
         vm = self.vm
         late = w.make_port(self.net_a["id"], self.sub_a["id"], "fa:16:3e:0a:00:14", "10.0.0.14",
                            self.lab.node)
-        device = w.port_device(late["id"])
+        device = self.lab.device(late)
         doc = self.document(extra=[late])
         out = self.lab.apply(doc)
         self.assertIn({"port_id": late["id"], "device": device}, out["waiting"])
@@ -246,7 +246,7 @@ class L2Fabric(w.LabTestMixin, unittest.TestCase):
     def test_removing_a_port_detaches_it_without_disturbing_others(self):
         vm = self.vm
         a3 = self.ports["a3"]
-        device = w.port_device(a3["id"])
+        device = self.lab.device(a3)
         self.assertTrue(vm["a1"].ping(vm["a3"].ip))
         self.assertTrue(vm["a1"].ping(vm["a2"].ip))
 
@@ -312,7 +312,7 @@ class Uninstall(w.LabTestMixin, unittest.TestCase):
         self.assertEqual(lab.weft_ok("prog", "list"), [])
         self.assertFalse(lab.weft_ok("node", "show")["installed"])
         for port in self.ports:
-            device = w.port_device(port["id"])
+            device = self.lab.device(port)
             self.assertEqual(lab.node_sh("tc", "filter", "show", "dev", device, "ingress").stdout
                              .strip(), "", "a tc filter is left on " + device)
         # Nothing holds the program any more: the kernel frees it.

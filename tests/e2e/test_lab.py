@@ -140,5 +140,44 @@ class TopologyLab(unittest.TestCase):
         self.assertEqual([n for n in namespaces() if n.startswith(self.PREFIX + "-")], [])
 
 
+    def test_plug_makes_what_is_missing_and_down_removes_it(self):
+        """What the e2e harness does: plug a node, then VMs of ports given
+        inline one at a time, asking weft for each VM's device; down removes
+        them all and the record."""
+        net, sub = w.make_network("green", 8, cidr="10.8.0.0/24", project="tenant-p")
+        ports = [w.make_port(net["id"], sub["id"], "fa:16:3e:00:08:0%d" % i, "10.8.0.%d" % i,
+                             "p-n1") for i in (1, 2)]
+        node = [{"name": "p-n1", "namespace": "node"}]
+
+        def plug(vms, *extra):
+            topology = json.dumps({"nodes": node, "vms": vms})
+            return json.loads(self.weft("-j", "lab", "--prefix", self.PREFIX, "plug", "-f", "-",
+                                        *extra, input=topology).stdout)
+
+        self.assertEqual(plug([])["made"], [self.PREFIX + "-node"])
+        entry = {"name": "v1", "port": ports[0], "prefixlen": 16}
+        dry = plug([entry], "--dry-run")
+        self.assertEqual(dry["made"], [self.PREFIX + "-v1"])
+        self.assertNotIn(self.PREFIX + "-v1", namespaces())
+        first = plug([entry])["vms"][0]
+        self.assertEqual((first["made"], first["device"]), (True, dry["vms"][0]["device"]))
+        self.assertEqual(first["addresses"], ["10.8.0.1/16"])
+        w.run(["ip", "-n", self.PREFIX + "-node", "link", "show", first["device"]])
+        out = w.run(["ip", "-n", self.PREFIX + "-v1", "-br", "addr", "show", "eth0"]).stdout
+        self.assertIn("10.8.0.1/16", out)
+        # Plugging again makes only what is missing.
+        again = plug([entry, {"name": "v2", "port": ports[1], "up": False}])
+        self.assertEqual(again["made"], [self.PREFIX + "-v2"])
+        self.assertEqual([vm["made"] for vm in again["vms"]], [False, True])
+        shown = json.loads(self.weft("lab", "--prefix", self.PREFIX, "topology").stdout)
+        self.assertEqual([vm["name"] for vm in shown["vms"]], ["v1", "v2"])
+
+        down = json.loads(self.weft("-j", "lab", "--prefix", self.PREFIX, "down").stdout)
+        self.assertEqual(sorted(down["namespaces_removed"]),
+                         sorted(self.PREFIX + n for n in ("-node", "-v1", "-v2")))
+        self.assertEqual([n for n in namespaces() if n.startswith(self.PREFIX + "-")], [])
+        self.assertEqual(os.listdir(self.state), [])
+
+
 if __name__ == "__main__":
     unittest.main()

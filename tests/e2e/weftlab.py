@@ -758,21 +758,6 @@ class Stream:
             self._thread.join(timeout=2)
 
 
-_DEVICES = {}
-
-
-def port_device(port_id):
-    """The device weft plugs a VM of this port as (asked of weft, once)."""
-    if port_id not in _DEVICES:
-        topology = {"nodes": [{"name": "probe"}],
-                    "vms": [{"name": "probe", "port_id": port_id, "mac": "02:00:00:00:00:01",
-                             "addresses": []}]}
-        proc = run([WEFT, "-j", "lab", "--prefix", PREFIX + "probe", "plug", "--dry-run", "-f",
-                    "-"], input=json.dumps(topology))
-        _DEVICES[port_id] = json.loads(proc.stdout)["vms"][0]["device"]
-    return _DEVICES[port_id]
-
-
 def make_port(network_id, subnet_id, mac, ip, host, **extra):
     port = {
         "id": str(uuid.uuid4()),
@@ -824,12 +809,21 @@ class Lab:
         self._plug([])
         return self
 
-    def _plug(self, vms):
+    def _lab_argv(self, *args):
+        return [WEFT, "-j", "--state-dir", self.state_dir, "lab", "--prefix",
+                self.lab_prefix] + list(args)
+
+    def _vm_entry(self, name, port, up=True, prefixlen=24, ipv6=False):
+        """The topology entry of a VM of `port` on this lab's node: weft takes
+        its device, MAC and addresses from the port."""
+        return {"name": name, "port": port, "node": self.node, "up": up,
+                "prefixlen": prefixlen, "ipv6": ipv6}
+
+    def _plug(self, vms, dry_run=False):
         """Has weft make the node namespace and `vms` (topology entries) that
         are not there yet; returns what `weft lab plug` said of each VM."""
         topology = {"nodes": [{"name": self.node, "namespace": "node"}], "vms": vms}
-        argv = [WEFT, "-j", "--state-dir", self.state_dir, "lab", "--prefix", self.lab_prefix,
-                "plug", "-f", "-"]
+        argv = self._lab_argv("plug", "-f", "-", *(["--dry-run"] if dry_run else []))
         try:
             proc = run(argv, input=json.dumps(topology))
         finally:
@@ -845,15 +839,19 @@ class Lab:
         once) and every IPv6 fixed IP is added as a /64 next to the EUI-64
         link-local address."""
         vm = Vm(self, name, port)
-        addresses = ["%s/%d" % (vm.ip, prefixlen)]
-        if ipv6:
-            addresses += ["%s/64" % address for address in vm.ips(6)]
-        plugged = self._plug([{"name": name, "port_id": port["id"], "mac": port["mac_address"],
-                               "addresses": addresses, "up": up, "ipv6": ipv6}])
+        plugged = self._plug([self._vm_entry(name, port, up, prefixlen, ipv6)])
         vm.device = plugged[0]["device"]
-        _DEVICES[port["id"]] = vm.device
         self.vms[name] = vm
         return vm
+
+    def device(self, port):
+        """The device of `port` in the node namespace, as weft names it: its
+        VM's, or, for a port without a VM yet, the one `weft lab plug` would
+        make."""
+        for vm in self.vms.values():
+            if vm.port["id"] == port["id"]:
+                return vm.device
+        return self._plug([self._vm_entry("probe", port)], dry_run=True)[0]["device"]
 
     def node_sh(self, *cmd, check=True):
         return run(in_ns(self.node_ns, *cmd), check=check)
@@ -918,20 +916,23 @@ class Lab:
     # -- teardown ------------------------------------------------------------------
 
     def destroy(self, check=True):
-        """Removes everything; safe to call twice and after a partial create().
-        With `check`, raises afterwards if weft itself left something behind."""
+        """Removes everything through `weft lab down`; safe to call twice and
+        after a partial create(). With `check`, raises afterwards if weft
+        itself left something behind."""
         if self.destroyed:
             return []
         self.destroyed = True
         problems = []
-        if self.state_dir is not None and os.path.exists("/run/netns/" + self.node_ns):
+        if self.state_dir is not None:
             try:
-                code, _, out, err = self.weft("node", "uninstall")
-                if code != 0:
-                    problems.append("weft node uninstall: exit %d %s %s" % (code, out, err))
+                proc = run(self._lab_argv("down"), check=False)
+                if proc.returncode != 0:
+                    problems.append("weft lab down: exit %d %s %s" %
+                                    (proc.returncode, proc.stdout, proc.stderr))
             except Exception as error:  # keep cleaning
-                problems.append("weft node uninstall: %s" % error)
-        # A weft that failed to clean up must not leave pins for the next run.
+                problems.append("weft lab down: %s" % error)
+        # A weft that failed to clean up must not leave pins or namespaces
+        # for the next run.
         pins = self.pin_dir()
         if os.path.lexists(pins):
             problems.append("pins left under %s" % pins)
@@ -940,8 +941,12 @@ class Lab:
                 os.rmdir(os.path.join(BPFFS, "weft"))
             except OSError:
                 pass
-        for ns in reversed(self.namespaces):
-            run(["ip", "netns", "del", ns], check=False)
+        left = sorted(n for n in os.listdir("/run/netns") if n.startswith(self.prefix)) \
+            if os.path.isdir("/run/netns") else []
+        if left:
+            problems.append("namespaces left: %s" % " ".join(left))
+            for ns in reversed(left):
+                run(["ip", "netns", "del", ns], check=False)
         self.namespaces = []
         if self.state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)

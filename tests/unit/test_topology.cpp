@@ -133,5 +133,68 @@ TEST(Topology, AVmMustBeAPortOfTheDocumentWhenThereIsOne) {
   EXPECT_TRUE(has(problems("[1]"), "topology: is not a JSON object"));
 }
 
+TEST(Topology, AVmOfAnInlinePortTakesItsDeviceMacAddressesAndNodeFromIt) {
+  // The e2e harness plugs VMs of ports it has not applied yet.
+  Topology t = parse_topology(R"({"nodes": [{"name": "n1", "namespace": "node"}, {"name": "n2"}],
+    "vms": [{"name": "c1", "node": "n2", "prefixlen": 16, "ipv6": true,
+             "port": {"id": "5e7f0a1b-c2d3-4e5f-8a9b-0c1d2e3f4a5b", "network_id": "net-x",
+                      "mac_address": "FA:16:3E:00:00:31", "binding:host_id": "n1",
+                      "fixed_ips": [{"subnet_id": "s4", "ip_address": "10.3.0.31"},
+                                    {"subnet_id": "s6", "ip_address": "fd00:3::31"}]}},
+            {"name": "c2", "up": false,
+             "port": {"id": "6f8a1b2c-d3e4-4f5a-9b0c-1d2e3f4a5b6c", "binding:host_id": "n1",
+                      "mac_address": "fa:16:3e:00:00:32",
+                      "fixed_ips": [{"ip_address": "10.3.0.32"}, {"ip_address": "fd00:3::32"}]}}]})");
+  ASSERT_EQ(t.vms.size(), 2u);
+  const auto& c1 = t.vms[0];
+  EXPECT_EQ(c1.port_id, "5e7f0a1b-c2d3-4e5f-8a9b-0c1d2e3f4a5b");
+  EXPECT_EQ(c1.device, "tap5e7f0a1b-c2");
+  Port port;
+  port.id = c1.port_id;
+  EXPECT_EQ(c1.device, port.device_name());
+  EXPECT_EQ(c1.mac, "fa:16:3e:00:00:31");
+  EXPECT_EQ(c1.node, "n2"); // node overrides binding:host_id
+  EXPECT_EQ(c1.network_id, "net-x");
+  EXPECT_EQ(c1.addresses, (std::vector<std::string>{"10.3.0.31/16", "fd00:3::31/64"}));
+  EXPECT_EQ(c1.mtu, 0u); // no network known: the kernel's default
+  EXPECT_TRUE(c1.up);
+  const auto& c2 = t.vms[1];
+  EXPECT_EQ(c2.node, "n1");                                          // the port's binding
+  EXPECT_EQ(c2.addresses, std::vector<std::string>{"10.3.0.32/24"}); // IPv6 off: v4 only, /24
+  EXPECT_FALSE(c2.up);
+  EXPECT_FALSE(c2.ipv6);
+}
+
+TEST(Topology, PrefixlenReplacesTheSubnetsIPv4LengthOfADocumentPort) {
+  std::string text(lab::default_topology());
+  auto at = text.find("\"name\": \"a1\"");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at, "\"prefixlen\": 28, ");
+  Topology t = parse_topology(text);
+  EXPECT_EQ(t.vms[0].addresses, std::vector<std::string>{"10.0.0.11/28"});
+  EXPECT_EQ(t.vms[1].addresses, std::vector<std::string>{"10.0.0.12/24"});
+}
+
+TEST(Topology, AnInlinePortsProblemsNameTheVmAndThePortsField) {
+  auto lines = problems(R"({"nodes": [{"name": "n1"}],
+    "vms": [{"name": "v1", "port_id": "other", "prefixlen": 33,
+             "port": {"id": "abc", "mac_address": "zz",
+                      "fixed_ips": [{"ip_address": "10.0.0.300"}, 7, {}]}},
+            {"name": "v2", "port": {"mac_address": "fa:16:3e:00:00:02"}},
+            {"name": "v3", "port": "abc"}]})");
+  // Each problem once, in the order of the entries and their fields.
+  EXPECT_EQ(lines,
+            (std::vector<std::string>{
+                "vms[0] (v1): port_id 'other' is not the port's id 'abc'",
+                "vms[0] (v1): prefixlen 33 is not in (0..32)",
+                "vms[0] (v1): port.mac_address 'zz' is not a MAC address",
+                "vms[0] (v1): port.fixed_ips[0].ip_address '10.0.0.300' is not an IP address",
+                "vms[0] (v1): port.fixed_ips[1] is a number, not an object",
+                "vms[0] (v1): port.fixed_ips[2].ip_address is missing",
+                "vms[1] (v2): port.id is missing",
+                "vms[2] (v3): port is a string, not an object",
+            }));
+}
+
 } // namespace
 } // namespace weft::test
