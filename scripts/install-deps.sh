@@ -5,6 +5,10 @@
 #          (mmdebstrap), Debian 12's 6.1 kernel booted in qemu to load every
 #          BPF object on its verifier (qemu, busybox), and clang-format and
 #          clang-tidy for scripts/lint.sh.
+#   --bench  also the plot of bench/neutron_compare.py (python3-matplotlib).
+#          Its traffic and Neutron's security groups (iperf3, iptables) are
+#          in the default set: ctest bench_neutron_smoke runs the benchmark.
+#   Flags combine.
 set -euo pipefail
 
 packages=(
@@ -13,11 +17,16 @@ packages=(
   libnl-3-dev libnl-route-3-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   iproute2 iputils-ping netcat-openbsd python3 util-linux
+  iperf3 iptables
 )
-if [ "${1:-}" = "--ci" ]; then
-  packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
-    clang-format clang-tidy)
-fi
+for flag in "$@"; do
+  case "$flag" in
+    --ci) packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
+      clang-format clang-tidy) ;;
+    --bench) packages+=(python3-matplotlib) ;;
+    *) echo "install-deps: unknown flag $flag (--ci, --bench)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
