@@ -34,15 +34,17 @@ walks all of them (the worst case; weft's matching does not depend on order).
 N is 0, 1,000 and 10,000 (--rules). Every port of both nodes has the group,
 as in Neutron, so (b) holds 4 x N filler rules per node.
 
-What it measures, from the first VM of node 1 (client, CPU 0) to the first
-VM of node 2 (server, CPU 1), in rounds that interleave the three set-ups
+What it measures, from the first VM of node 1 (the client) to the first VM
+of node 2 (the server), both pinned to CPU 0 by default (--cpus: on this
+2-vCPU machine a wake-up across CPUs costs ~100 us and would hide the
+datapath in request/response), in rounds that interleave the three set-ups
 (a, b, c, then b, c, a, ...), per metric; the figure is the median of the rounds:
   tcp   TCP throughput, one stream (iperf3), Gbit/s
   udp   UDP datagrams of 64 payload bytes received per second, from a
         sendmmsg sender as fast as it goes (bench/net/wbench_net), Mpps
   rr    TCP request/response, 1 byte each way on one connection (netperf
         TCP_RR's shape; wbench_net rr), transactions/s
-  rtt   ping -f round trip, average, microseconds
+  rtt   ping -f round trip, average, microseconds (ping prints whole microseconds)
   crr   new TCP connections per second, each with one 1-byte request and
         response, closed by the client (netperf TCP_CRR's shape; wbench_net crr)
 Before measuring, each set-up is checked: the server answers, and a TCP port
@@ -53,6 +55,10 @@ against the floor) and the issue's targets (rr >= 1.3x, rtt <= 0.6x, udp >=
 1.3x, tcp >= 1.0x, crr >= 1.5x at 0 rules and >= 3x at 10,000), writes JSON
 and, with python3-matplotlib, a PNG (rule count on the x axis, one panel per
 metric). It is a benchmark, not a test: nothing is asserted about time.
+
+--quick is a smoke run (1 s, 2 rounds, 0 and 1,000 rules: about 1.5 minutes);
+the default (5 s, 5 rounds, 0/1,000/10,000 rules) takes about 25 minutes.
+--replot results.json redraws a finished run.
 
 Everything it creates is removed when it ends, also on failure or Ctrl-C
 (weft node uninstall of its nodes, then the namespaces); traffic stays
@@ -595,8 +601,9 @@ def client(side, *argv, timeout):
 
 
 def measure_tcp(side, args):
-    p = client(side, "iperf3", "-c", server_ip(), "-p", str(IPERF_PORT), "-t",
-               str(args.duration), "-J", timeout=args.duration + 20)
+    seconds = max(1, int(round(args.duration)))  # iperf3 takes whole seconds; 0 is forever
+    p = client(side, "iperf3", "-c", server_ip(), "-p", str(IPERF_PORT), "-t", str(seconds),
+               "-J", timeout=seconds + 20)
     return json.loads(p.stdout)["end"]["sum_received"]["bits_per_second"]
 
 
@@ -662,7 +669,7 @@ def reachable(side, args):
     return True, ""
 
 
-def rounds(sides, args, n, results, notes):
+def rounds(sides, args, n, results, notes, warnings):
     """Interleaved rounds for one rule count: per round, per metric, every side in turn."""
     live = []
     for side in sides:
@@ -694,10 +701,12 @@ def rounds(sides, args, n, results, notes):
             if side.mode == "b":
                 count = side.conntrack_count()
                 if count > 0.8 * CT_MAX:
-                    notes.append("b: conntrack holds %d entries (max %d): figures may suffer" % (count, CT_MAX))
+                    warnings.append("b: conntrack holds %d entries (max %d): figures may suffer" % (count, CT_MAX))
 
 
 # --- reporting ------------------------------------------------------------------
+# Everything below works from the results document (results.json), so that
+# --replot can redraw a finished run.
 
 
 def median(samples):
@@ -712,12 +721,13 @@ def target_for(metric, n):
     return None
 
 
-def summarize(results, args):
+def summarize(samples, rules, modes, metrics):
+    """Medians, ratios a/b and a/c, and the issue's targets, per rule count and metric."""
     summary = {}
-    for n in args.rules:
-        summary[n] = {}
-        for metric in args.metrics:
-            med = {m: median(results[n][m][metric]) for m in args.modes}
+    for n in rules:
+        summary[str(n)] = {}
+        for metric in metrics:
+            med = {m: median(samples[str(n)][m][metric]) for m in modes}
             row = {"median": med}
             a, b, c = med.get("a"), med.get("b"), med.get("c")
             row["a/b"] = a / b if a is not None and b else None
@@ -725,12 +735,12 @@ def summarize(results, args):
             t = target_for(metric, n)
             if t:
                 cmp, ratio = t
-                row["target"] = "%s %.1fx" % (cmp, ratio)
+                row["target"] = "a/b %s %.1f" % (cmp, ratio)
                 if row["a/b"] is None:
                     row["met"] = None
                 else:
                     row["met"] = row["a/b"] >= ratio if cmp == ">=" else row["a/b"] <= ratio
-            summary[n][metric] = row
+            summary[str(n)][metric] = row
     return summary
 
 
@@ -741,74 +751,107 @@ def fmt(value, metric):
     return "%.2f" % v if v < 100 else "%.0f" % v
 
 
-def table(summary, load, args):
-    lines = []
-    head = "%7s  %-34s %10s %10s %10s %7s %7s  %-8s %s" % (
+def ratio_text(r):
+    return "-" if r is None else "%.2f" % r
+
+
+def table(doc):
+    """The figures, medians in each metric's unit, with ratios and targets."""
+    lines = ["weft (a) vs Neutron linuxbridge (b) vs floor (c), cross-node VM to VM; median "
+             "of %d interleaved rounds of %g s; CPUs: %s; iptables: %s; kernel %s, %d CPUs" % (
+                 doc["rounds"], doc["duration_s"], doc["cpus_placement"],
+                 doc["iptables_backend"], doc["kernel"], doc["cpus"])]
+    head = "%7s  %-34s %10s %10s %10s %7s %7s  %-11s %s" % (
         "rules", "metric", "a weft", "b neutron", "c floor", "a/b", "a/c", "target", "met")
-    lines.append(head)
-    lines.append("-" * len(head))
-    for n in args.rules:
-        for metric in args.metrics:
-            row = summary[n][metric]
+    lines += [head, "-" * len(head)]
+    for n in doc["rules"]:
+        for metric in doc["metrics"]:
+            row = doc["summary"][str(n)][metric]
             label = "%s (%s)" % (METRICS[metric][0], METRICS[metric][1])
-            ratio = lambda r: "-" if r is None else "%.2f" % r
-            met = row.get("met")
-            lines.append("%7d  %-34s %10s %10s %10s %7s %7s  %-8s %s" % (
+            met = {True: "yes", False: "NO", None: "n/a"}[row["met"]] if "target" in row else ""
+            lines.append("%7d  %-34s %10s %10s %10s %7s %7s  %-11s %s" % (
                 n, label, fmt(row["median"].get("a"), metric), fmt(row["median"].get("b"), metric),
-                fmt(row["median"].get("c"), metric), ratio(row["a/b"]), ratio(row["a/c"]),
-                row.get("target", ""), {True: "yes", False: "NO", None: "n/a"}[met]
-                if "target" in row else ""))
-        loads = ", ".join("%s %.2f s" % (MODES[m], load[n][m]) for m in args.modes if m in load[n])
-        lines.append("%7s  rule load: %s" % ("", loads))
+                fmt(row["median"].get("c"), metric), ratio_text(row["a/b"]),
+                ratio_text(row["a/c"]), row.get("target", ""), met))
+        load = doc["rule_load_s"][str(n)]
+        if load:
+            lines.append("%7s  rule load on both nodes: %s" % ("", ", ".join(
+                "%s %.2f s" % (MODES[m], load[m]) for m in sorted(load))))
+    lines += ["note: " + note for note in doc["notes"]]
+    lines += ["warning: " + w for w in doc.get("warnings", [])]
     return "\n".join(lines)
 
 
-def plot(summary, results, load, args, path):
+def plot(doc, path):
+    """One panel per metric (and one for rule loading), rule count on the x axis.
+
+    Returns False when matplotlib is missing from this interpreter; main then
+    asks Debian's python3 to draw it (--replot)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        log("no plot: python3-matplotlib is not installed (scripts/install-deps.sh --bench)")
         return False
-    metrics = list(args.metrics)
-    fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4 * (len(metrics) + 1), 3.6))
-    xs = list(range(len(args.rules)))
+    metrics, rules, modes = doc["metrics"], doc["rules"], list(doc["modes"])
+    panels = len(metrics) + 1
+    cols = min(3, panels)
+    rows = (panels + cols - 1) // cols
+    fig, grid = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.4 * rows), squeeze=False)
+    axes = [ax for row in grid for ax in row]
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    axes = axes[:panels]
+    xs = list(range(len(rules)))
+    ticks = ["{:,}".format(n) for n in rules]
     for ax, metric in zip(axes, metrics):
-        label, unit, scale, _ = METRICS[metric]
-        for mode in args.modes:
+        label, unit, scale, higher = METRICS[metric]
+        for mode in modes:
             ys, lo, hi = [], [], []
-            for n in args.rules:
-                good = [s * scale for s in results[n][mode][metric] if s is not None]
+            for n in rules:
+                good = [v * scale for v in doc["samples"][str(n)][mode][metric] if v is not None]
                 med = statistics.median(good) if good else float("nan")
                 ys.append(med)
                 lo.append(med - min(good) if good else 0)
                 hi.append(max(good) - med if good else 0)
             ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3,
                         label="%s %s" % (mode, MODES[mode]))
-        ax.set_title(label, fontsize=10)
+        ax.set_title("%s\n(%s better)" % (label, "higher" if higher else "lower"), fontsize=9)
         ax.set_ylabel(unit)
-        ax.set_xticks(xs)
-        ax.set_xticklabels(["{:,}".format(n) for n in args.rules])
-        ax.set_xlabel("rules")
         ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
     ax = axes[-1]
-    for mode in [m for m in args.modes if m in ("a", "b")]:
-        ax.plot(xs, [load[n].get(mode, float("nan")) for n in args.rules], marker="o",
-                label="%s %s" % (mode, MODES[mode]))
-    ax.set_title("rule load (both nodes)", fontsize=10)
+    for mode in [m for m in modes if m in ("a", "b")]:
+        ax.plot(xs, [doc["rule_load_s"][str(n)].get(mode, float("nan")) for n in rules],
+                marker="o", label="%s %s" % (mode, MODES[mode]))
+    ax.set_title("rule load, both nodes\n(lower better)", fontsize=9)
     ax.set_ylabel("s")
-    ax.set_xticks(xs)
-    ax.set_xticklabels(["{:,}".format(n) for n in args.rules])
-    ax.set_xlabel("rules")
-    ax.grid(alpha=0.3)
+    ax.set_ylim(bottom=0)
+    for ax in axes:
+        ax.set_xticks(xs)
+        ax.set_xticklabels(ticks)
+        ax.set_xlabel("rules")
+        ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("weft vs Neutron linuxbridge, cross-node (median of %d rounds of %g s)"
-                 % (args.rounds, args.duration), fontsize=11)
+    fig.suptitle("weft vs Neutron linuxbridge vs floor, cross-node VM to VM "
+                 "(median and range of %d rounds of %g s; kernel %s)"
+                 % (doc["rounds"], doc["duration_s"], doc["kernel"]), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return True
+
+
+def draw(doc, json_path, png_path):
+    """Draws with this interpreter, or with Debian's python3 if matplotlib is only there."""
+    if plot(doc, png_path):
+        return True
+    debian = "/usr/bin/python3"
+    if os.path.realpath(sys.executable) != os.path.realpath(debian) and os.access(debian, os.X_OK):
+        p = run([debian, os.path.abspath(__file__), "--replot", json_path, "--png", png_path],
+                check=False, timeout=120)
+        if p.returncode == 0:
+            return True
+    log("no plot: python3-matplotlib is not installed (scripts/install-deps.sh --bench)")
+    return False
 
 
 # --- main -----------------------------------------------------------------------
@@ -849,6 +892,12 @@ def parse_args(argv):
     p.add_argument("--out", default=os.path.join(REPO, "build", "neutron_compare"),
                    help="directory for results.json and results.png")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    p.add_argument("--png", help="where to draw the plot (default: OUT/results.png)")
+    p.add_argument("--replot", metavar="JSON",
+                   help="measure nothing: print the table of a results.json and draw its plot")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a set-up passed no traffic or a measurement failed "
+                   "(for the smoke test; figures are never judged)")
     p.add_argument("--weft", default=os.path.join(REPO, "build", "weft"), help="the weft binary")
     p.add_argument("--net-tool", default=os.path.join(REPO, "build", "wbench_net"),
                    help="the wbench_net binary (bench/net/wbench_net.c)")
@@ -895,16 +944,12 @@ def preflight(args):
         log("warning: one CPU: client and server share it")
 
 
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    args.iptables, args.iptables_restore, backend = iptables_backend(args.iptables)
-    preflight(args)
-    os.makedirs(args.out, exist_ok=True)
-    lock = open("/run/%s.lock" % args.prefix, "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise Failed("another run with prefix %s is going on" % args.prefix)
+def measure_all(args):
+    """Builds the set-ups, measures them; returns the results document."""
+    results = {n: {m: {k: [] for k in args.metrics} for m in args.modes} for n in args.rules}
+    load = {n: {} for n in args.rules}
+    notes, warnings = [], []  # what failed; what may have skewed a figure
+    started = time.monotonic()
     args.state_dir = tempfile.mkdtemp(prefix=args.prefix + "-state-")
     jan = Janitor(args.weft, args.state_dir)
 
@@ -913,15 +958,10 @@ def main(argv=None):
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
-
-    results = {n: {m: {k: [] for k in args.metrics} for m in args.modes} for n in args.rules}
-    load = {n: {} for n in args.rules}
-    notes = []
-    started = time.monotonic()
     try:
         stale_cleanup(args.prefix, args.weft, args.state_dir)
         log("building %s (iptables: %s)" % (", ".join("%s %s" % (m, MODES[m]) for m in args.modes),
-                                            backend))
+                                            args.backend))
         sides = [SIDES[m](args, jan) for m in args.modes]
         for side in sides:
             side.build()
@@ -938,7 +978,7 @@ def main(argv=None):
                         log("  " + notes[-1])
             log("%d filler rules: measuring %s, %d rounds of %g s" %
                 (n, ",".join(args.metrics), args.rounds, args.duration))
-            rounds(sides, args, n, results, notes)
+            rounds(sides, args, n, results, notes, warnings)
     finally:
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
@@ -947,33 +987,53 @@ def main(argv=None):
         shutil.rmtree(args.state_dir, ignore_errors=True)
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_DFL)
-
-    summary = summarize(results, args)
-    print()
-    print("weft (a) vs Neutron linuxbridge (b) vs floor (c), cross-node VM to VM; "
-          "median of %d interleaved rounds of %g s; iptables backend: %s; kernel %s, %d CPUs"
-          % (args.rounds, args.duration, backend, platform.release(), os.cpu_count()))
-    print(table(summary, load, args))
-    for note in notes:
-        print("note: " + note)
-    doc = {
-        "kernel": platform.release(), "cpus": os.cpu_count(), "iptables_backend": backend,
-        "duration_s": args.duration, "rounds": args.rounds, "rules": args.rules,
-        "modes": {m: MODES[m] for m in args.modes},
-        "metrics": {k: {"label": v[0], "unit": v[1], "scale": v[2], "higher_is_better": v[3]}
-                    for k, v in METRICS.items() if k in args.metrics},
-        "samples_raw": {str(n): results[n] for n in args.rules},
-        "summary_raw": {str(n): summary[n] for n in args.rules},
+    samples = {str(n): results[n] for n in args.rules}
+    return {
+        "kernel": platform.release(), "cpus": os.cpu_count(), "cpus_placement": args.cpus,
+        "iptables_backend": args.backend, "duration_s": args.duration, "rounds": args.rounds,
+        "rules": args.rules, "modes": {m: MODES[m] for m in args.modes},
+        "metrics": args.metrics,
+        "units": {k: {"label": v[0], "unit": v[1], "scale": v[2], "higher_is_better": v[3]}
+                  for k, v in METRICS.items() if k in args.metrics},
+        "samples": samples,
+        "summary": summarize(samples, args.rules, args.modes, args.metrics),
         "rule_load_s": {str(n): load[n] for n in args.rules},
-        "notes": notes, "elapsed_s": time.monotonic() - started,
+        "notes": notes, "warnings": warnings, "elapsed_s": round(time.monotonic() - started, 1),
     }
-    path = os.path.join(args.out, "results.json")
-    with open(path, "w") as f:
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.replot:
+        with open(args.replot) as f:
+            doc = json.load(f)
+        print(table(doc))
+        png = args.png or os.path.splitext(args.replot)[0] + ".png"
+        if not draw(doc, args.replot, png):
+            return 1
+        print("wrote %s" % png)
+        return 0
+    args.iptables, args.iptables_restore, args.backend = iptables_backend(args.iptables)
+    preflight(args)
+    os.makedirs(args.out, exist_ok=True)
+    lock = open("/run/%s.lock" % args.prefix, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise Failed("another run with prefix %s is going on" % args.prefix)
+    doc = measure_all(args)
+    print()
+    print(table(doc))
+    json_path = os.path.join(args.out, "results.json")
+    with open(json_path, "w") as f:
         json.dump(doc, f, indent=1)
-    print("wrote %s" % path)
-    if not args.no_plot and plot(summary, results, load, args,
-                                 os.path.join(args.out, "results.png")):
-        print("wrote %s" % os.path.join(args.out, "results.png"))
+    print("wrote %s" % json_path)
+    png_path = args.png or os.path.join(args.out, "results.png")
+    if not args.no_plot and draw(doc, json_path, png_path):
+        print("wrote %s" % png_path)
+    if args.strict and doc["notes"]:
+        log("neutron_compare: --strict: %d problem(s), see the notes" % len(doc["notes"]))
+        return 1
     return 0
 
 
