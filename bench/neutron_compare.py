@@ -314,6 +314,10 @@ class Side:
     def diagnose(self):
         return ""
 
+    def drops(self):
+        """Packets the datapath dropped so far, by reason (both nodes)."""
+        return {}
+
     def start_servers(self, net_tool):
         for port in (RR_PORT, BLOCKED_PORT):
             proc = self.jan.spawn(nsexec(self.server, *pinned(self.args, "server", [
@@ -395,6 +399,22 @@ class Weft(Side):
         for node in NODES:
             self.weft(node, "apply", "-f", path)
         return time.monotonic() - start
+
+    def drops(self):
+        counts = {}
+        for node in NODES:
+            p = run([self.args.weft, "-j", "--netns", self.node_ns(node), "--node",
+                     self.node_ns(node), "--state-dir", self.args.state_dir, "stats"],
+                    check=False)
+            try:
+                rows = json.loads(p.stdout)
+            except ValueError:
+                continue
+            for row in rows if isinstance(rows, list) else []:
+                reason = str(row.get("reason", ""))
+                if reason.startswith("drop"):
+                    counts[reason] = counts.get(reason, 0) + int(row.get("packets", 0))
+        return counts
 
     def diagnose(self):
         out = []
@@ -550,6 +570,29 @@ class Neutron(Side):
                          "-v", "-x", "-n")).stdout
         return sum(int(line.split()[0]) for line in out.splitlines()[2:] if line.strip())
 
+    def drops(self):
+        counts = {}
+        for node in NODES:
+            p = run(nsexec(self.node_ns(node), self.args.iptables + "-save", "-c"), check=False)
+            for line in p.stdout.splitlines():
+                m = re.match(r"\[(\d+):\d+\] -A (\S+) .*-j DROP", line)
+                if not m or m.group(1) == "0":
+                    continue
+                chain = m.group(2)
+                if "INVALID" in line:
+                    reason = "state-INVALID"
+                elif chain.endswith("-sg-fallback"):
+                    reason = "sg-fallback"
+                elif chain.startswith("neutron-linuxbri-s"):
+                    reason = "spoof"
+                elif "--sport 67" in line:
+                    reason = "dhcp-spoof"
+                else:
+                    reason = chain
+                reason = "iptables " + reason
+                counts[reason] = counts.get(reason, 0) + int(m.group(1))
+        return counts
+
     def conntrack_count(self):
         counts = []
         for node in NODES:
@@ -685,6 +728,7 @@ def rounds(sides, args, n, results, notes, warnings):
             notes.append(note)
         else:
             live.append(side)
+    before = {side.mode: side.drops() for side in live}
     for r in range(args.rounds):
         order = live[r % len(live):] + live[:r % len(live)] if live else []
         for metric in args.metrics:
@@ -701,7 +745,15 @@ def rounds(sides, args, n, results, notes, warnings):
             if side.mode == "b":
                 count = side.conntrack_count()
                 if count > 0.8 * CT_MAX:
-                    warnings.append("b: conntrack holds %d entries (max %d): figures may suffer" % (count, CT_MAX))
+                    warnings.append("b: conntrack holds %d entries (max %d): figures may suffer"
+                                    % (count, CT_MAX))
+    for side in live:
+        after = side.drops()
+        delta = {k: v - before[side.mode].get(k, 0) for k, v in after.items()}
+        delta = {k: v for k, v in delta.items() if v > 0}
+        if delta:
+            warnings.append("%s at %d rules dropped during the rounds: %s" % (
+                side.mode, n, ", ".join("%s %d" % kv for kv in sorted(delta.items()))))
 
 
 # --- reporting ------------------------------------------------------------------
