@@ -283,7 +283,7 @@ json inspect_progs(Session& session) {
                     {"ifindex", a.ifindex},
                     {"port_id", port_id},
                     {"hook", "tc-ingress"},
-                    {"program", kPortProgram},
+                    {"program", a.program},
                     {"prog_id", a.prog_id},
                     {"mode", to_string(a.mode)}});
   }
@@ -302,15 +302,19 @@ json inspect_stats(Session& session, const std::string& port_id) {
     std::string id = port_of_ifindex.count(ifindex) ? port_of_ifindex[ifindex] : "";
     if (!port_id.empty() && id.rfind(port_id, 0) != 0)
       continue;
+    // Not a port: the uplink or a physnet's device, counting what the wire brought.
+    std::string device = device_of_ifindex.count(ifindex) ? device_of_ifindex[ifindex] : "";
+    if (device.empty())
+      if (auto dev = session.devices().find(static_cast<int>(ifindex)))
+        device = dev->name;
     for (const auto& [reason, c] : reasons)
-      rows.push_back(
-          {{"port_id", id},
-           {"device", device_of_ifindex.count(ifindex) ? device_of_ifindex[ifindex] : ""},
-           {"ifindex", ifindex},
-           {"reason", reason_name(reason)},
-           {"drop", reason_is_drop(reason)},
-           {"packets", c.packets},
-           {"bytes", c.bytes}});
+      rows.push_back({{"port_id", id},
+                      {"device", device},
+                      {"ifindex", ifindex},
+                      {"reason", reason_name(reason)},
+                      {"drop", reason_is_drop(reason)},
+                      {"packets", c.packets},
+                      {"bytes", c.bytes}});
   }
   return rows;
 }
