@@ -829,6 +829,10 @@ def table(doc):
         if load:
             lines.append("%7s  rule load on both nodes: %s" % ("", ", ".join(
                 "%s %.2f s" % (MODES[m], load[m]) for m in sorted(load))))
+    if "loadavg_before" in doc:
+        lines.append("machine load (1-min average) %.1f before, %.1f after: others' work "
+                     "shares these CPUs; compare ratios within a rule count"
+                     % (doc["loadavg_before"][0], doc["loadavg_after"][0]))
     lines += ["note: " + note for note in doc["notes"]]
     lines += ["warning: " + w for w in doc.get("warnings", [])]
     return "\n".join(lines)
@@ -1002,6 +1006,7 @@ def measure_all(args):
     load = {n: {} for n in args.rules}
     notes, warnings = [], []  # what failed; what may have skewed a figure
     started = time.monotonic()
+    load_before = os.getloadavg()
     args.state_dir = tempfile.mkdtemp(prefix=args.prefix + "-state-")
     jan = Janitor(args.weft, args.state_dir)
 
@@ -1050,6 +1055,7 @@ def measure_all(args):
         "samples": samples,
         "summary": summarize(samples, args.rules, args.modes, args.metrics),
         "rule_load_s": {str(n): load[n] for n in args.rules},
+        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "notes": notes, "warnings": warnings, "elapsed_s": round(time.monotonic() - started, 1),
     }
 
