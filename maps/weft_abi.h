@@ -167,6 +167,9 @@ struct weft_port {
    * 0 = no groups, so only the fixed infrastructure traffic passes.
    */
   __u32 policy;
+  /* Its first fixed IPv4 address (0: none): a frame from it with the port's
+   * own MAC needs no anti-spoofing lookup. */
+  __be32 ip4;
 };
 
 /* WEFT_MAP_FDB: HASH. Where a MAC of a network lives. */
