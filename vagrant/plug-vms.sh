@@ -148,9 +148,10 @@ cmd_down() {
     if netns_exists "$prefix$name"; then
       ip netns delete "$prefix$name"
     fi
-    if node_ip link show dev "$device" >/dev/null 2>&1; then
-      node_ip link delete "$device"
-    fi
+    # The kernel removes the pair of a deleted namespace's veth a moment later:
+    # a tap may vanish between looking and deleting.
+    node_ip link delete "$device" 2>/dev/null || true
+    ! node_ip link show dev "$device" >/dev/null 2>&1 || die "cannot remove $device"
     echo "plug-vms: $name: removed"
   done < <(node_vms)
 }
