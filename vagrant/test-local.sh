@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Tests plug-vms.sh and check.sh on one machine, without VMs and without
+# weft's cross-node datapath: the three nodes are network namespaces
+# (wvag-node1..3) holding the taps, and a stand-in fabric of Linux bridges
+# (one per network, joined through a wvag-wire namespace) does what weft
+# will do: the same network is one segment across nodes, networks are apart.
+# Then the stand-in is broken on purpose, and check.sh must say so.
+#
+# Root only. Every namespace it makes is named wvag-*, and all of them are
+# removed at the end, also on failure. The root namespace is not touched.
+#   vagrant/test-local.sh [WEFT_BINARY]   with a weft binary, also runs weft on
+#                                         lab.json in a scratch node namespace
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+weft_bin="${1:-}"
+nodes=(node1 node2 node3)
+vm_prefix="wvag-v-"
+node_prefix="wvag-"
+wire="wvag-wire"
+tmp=""
+failures=0
+
+say() {
+  echo "test-local: $*"
+}
+
+fail() {
+  echo "test-local: FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# Every wvag-* namespace, whoever of this test made it; then the scratch
+# weft node, if one was installed.
+cleanup() {
+  local ns
+  if [ -n "$weft_bin" ] && [ -n "$tmp" ] && [ -e "/run/netns/$weft_ns" ]; then
+    weft node uninstall >/dev/null 2>&1 || true
+  fi
+  for ns in $(ip netns list | awk '{print $1}' | grep '^wvag-' || true); do
+    ip netns delete "$ns" 2>/dev/null || true
+  done
+  [ -z "$tmp" ] || rm -rf "$tmp"
+}
+
+plug() {
+  bash "$here/plug-vms.sh" --prefix "$vm_prefix" --node "$1" --node-netns "$node_prefix$1" "${@:2}"
+}
+
+check() {
+  bash "$here/check.sh" --local --prefix "$vm_prefix" --node-netns-prefix "$node_prefix" --count 1 --wait 1
+}
+
+# The stand-in fabric: in each node a bridge per network holding its taps,
+# each joined by a veth to that network's bridge in the wire namespace.
+build_fabric() {
+  ip netns add "$wire"
+  local net node device n
+  for net in $(bash "$here/plug-vms.sh" list | cut -f4 | sort -u); do
+    ip -n "$wire" link add "br-$net" type bridge
+    ip -n "$wire" link set "br-$net" up
+    for n in "${nodes[@]}"; do
+      ip -n "$node_prefix$n" link add "br-$net" type bridge
+      ip -n "$node_prefix$n" link set "br-$net" up
+      ip -n "$node_prefix$n" link add "up-$net" type veth peer name "$n-$net" netns "$wire"
+      ip -n "$node_prefix$n" link set "up-$net" master "br-$net" up
+      ip -n "$wire" link set "$n-$net" master "br-$net" up
+    done
+  done
+  while IFS=$'\t' read -r node net device; do
+    ip -n "$node_prefix$node" link set "$device" master "br-$net"
+  done < <(bash "$here/plug-vms.sh" list | cut -f2,4,7)
+}
+
+# The tap's ifindex and eth0's MAC and addresses of every VM: what a second
+# plug must leave as it was.
+snapshot() {
+  local name node _rest
+  while IFS=$'\t' read -r name node _rest; do
+    ip -n "$node_prefix$node" -o link show | grep -o '^[0-9]*: tap[^@:]*'
+    ip -n "$vm_prefix$name" -o addr show dev eth0 | awk '{print $2, $3, $4}'
+    ip -n "$vm_prefix$name" -o link show dev eth0 | grep -o 'link/ether [0-9a-f:]*'
+  done < <(bash "$here/plug-vms.sh" list) | sort
+}
+
+test_plug() {
+  local n
+  for n in "${nodes[@]}"; do
+    ip netns add "$node_prefix$n"
+    plug "$n" up >/dev/null
+  done
+  snapshot >"$tmp/first"
+  for n in "${nodes[@]}"; do
+    plug "$n" up >/dev/null
+  done
+  snapshot >"$tmp/second"
+  cmp -s "$tmp/first" "$tmp/second" || fail "a second plug changed something: $(diff "$tmp/first" "$tmp/second")"
+
+  # What differs from the document is put back: a changed MAC, an extra
+  # address, a missing address, a VM whose namespace went away.
+  ip -n "${vm_prefix}a1" link set eth0 address 02:00:00:00:00:01
+  ip -n "${vm_prefix}a2" addr add 10.9.9.9/24 dev eth0
+  ip -n "${vm_prefix}b2" addr flush dev eth0
+  ip netns delete "${vm_prefix}c3"
+  plug node1 status >/dev/null && fail "status did not see a1's wrong MAC"
+  plug node3 status >/dev/null && fail "status did not see c3 missing"
+  for n in "${nodes[@]}"; do
+    plug "$n" up >/dev/null
+  done
+  snapshot | grep -v '^[0-9]*: tap' >"$tmp/third"
+  grep -v '^[0-9]*: tap' "$tmp/first" >"$tmp/first.noidx"
+  cmp -s "$tmp/first.noidx" "$tmp/third" || fail "plug did not restore the VMs: $(diff "$tmp/first.noidx" "$tmp/third")"
+  for n in "${nodes[@]}"; do
+    plug "$n" status >/dev/null || fail "status of $n after plug: $(plug "$n" status)"
+  done
+
+  local taps
+  taps="$(ip -n "${node_prefix}node1" -o link show | grep -c ': tap' || true)"
+  [ "$taps" = 3 ] || fail "node1 has $taps taps, not 3 (a1, b1, c1)"
+  ip -n "${vm_prefix}a1" -o link show dev eth0 | grep -q 'mtu 1450' || fail "a1's eth0 is not at blue's MTU 1450"
+  say "plug: idempotent, and puts back what differs"
+}
+
+test_check() {
+  build_fabric
+  check >"$tmp/check.ok" 2>&1 || fail "check failed on a sound fabric: $(cat "$tmp/check.ok")"
+  grep -q 'MISMATCH' "$tmp/check.ok" && fail "mismatches on a sound fabric"
+  # Cross-node pairs of one network, and the overlaps, are in the matrix.
+  grep -Eq '^a1 +node1 +blue +a3 +node3 +blue +10.0.0.13 +reachable +reachable +ok' "$tmp/check.ok" ||
+    fail "no a1 -> a3 reachable row: $(cat "$tmp/check.ok")"
+  grep -Eq '^a1 +node1 +blue +b3 +node3 +red +10.0.0.12 +isolated +isolated +ok' "$tmp/check.ok" ||
+    fail "no a1 -> b3 isolated row"
+  grep -Eq '^c3 +node3 +green +c1 +node1 +green +10.0.0.31 +reachable +reachable +ok' "$tmp/check.ok" ||
+    fail "no c3 -> c1 reachable row"
+  grep -Eq '^a1 .* b1 .* self-address +skipped' "$tmp/check.ok" || fail "a1 -> b1 (its own address) not skipped"
+  say "check on a sound fabric: $(tail -1 "$tmp/check.ok")"
+
+  # A leak: b3 (red, 10.0.0.12 like a2) plugged into blue on node3.
+  ip -n "${node_prefix}node3" link set tape2b4f6a8-b3 master br-blue
+  if check >"$tmp/check.leak" 2>&1; then
+    fail "check passed with b3 leaked into blue"
+  fi
+  # Which blue VM reaches b3 rather than a2 (its address) depends on whose
+  # ARP answer came first, but every mismatch is one of b3's or a2's.
+  grep -Eq '^b3 .* isolated +reachable +MISMATCH' "$tmp/check.leak" ||
+    fail "b3 reaching blue is not reported: $(cat "$tmp/check.leak")"
+  if grep 'MISMATCH' "$tmp/check.leak" | grep -Ev '^(a2|b3) | (a2|b3) '; then
+    fail "mismatches of other VMs than a2 and b3 with b3 leaked"
+  fi
+  say "check with a leak: $(tail -1 "$tmp/check.leak")"
+  ip -n "${node_prefix}node3" link set tape2b4f6a8-b3 master br-red
+
+  # A cut: node3 loses blue.
+  ip -n "${node_prefix}node3" link set up-blue down
+  if check >"$tmp/check.cut" 2>&1; then
+    fail "check passed with node3 cut off blue"
+  fi
+  grep -Eq '^a1 +node1 +blue +a3 +node3 +blue +10.0.0.13 +reachable +isolated +MISMATCH' "$tmp/check.cut" ||
+    fail "the cut a1 -> a3 is not reported: $(cat "$tmp/check.cut")"
+  say "check with a cut: $(tail -1 "$tmp/check.cut")"
+  ip -n "${node_prefix}node3" link set up-blue up
+
+  # A VM missing: check refuses to measure (exit 2), naming it.
+  ip netns delete "${vm_prefix}a2"
+  local rc=0
+  check >"$tmp/check.down" 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "check with a2 unplugged exited $rc, not 2"
+  grep -q 'a2' "$tmp/check.down" || fail "check with a2 unplugged does not name it"
+  say "check with a VM missing: exit $rc"
+}
+
+test_down() {
+  local n
+  for n in "${nodes[@]}"; do
+    plug "$n" down >/dev/null
+  done
+  local left
+  left="$(ip netns list | grep -c "^$vm_prefix" || true)"
+  [ "$left" = 0 ] || fail "plug down left $left VM namespaces"
+  left="$(ip -n "${node_prefix}node1" -o link show | grep -c ': tap' || true)"
+  [ "$left" = 0 ] || fail "plug down left $left taps on node1"
+  say "plug down: nothing left"
+}
+
+# weft itself on the lab's document: one scratch node (node1's ports bound
+# to it, the rest remote on node2 and node3) plugs its VMs, installs, applies
+# the whole document twice (the second changes nothing) and passes check.sh:
+# its three VMs are of three networks, so all of them are apart. This is
+# provision.sh's sequence less the uplink and physnets.
+weft_node=vagtest1
+weft_ns="${node_prefix}$weft_node"
+weft() {
+  "$weft_bin" --node "$weft_node" --netns "$weft_ns" --state-dir "$tmp/state" "$@"
+}
+
+test_weft() {
+  [ -n "$weft_bin" ] || return 0
+  ip netns add "$weft_ns"
+  sed "s/\"node1\"/\"$weft_node\"/g" "$here/lab.json" >"$tmp/lab.json"
+  # check.sh measures this node's VMs only: a document of its ports alone.
+  python3 - "$tmp/lab.json" "$weft_node" >"$tmp/local.json" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc["ports"] = [p for p in doc["ports"] if p.get("binding:host_id") == sys.argv[2]]
+json.dump(doc, sys.stdout)
+EOF
+  bash "$here/plug-vms.sh" --doc "$tmp/lab.json" --node "$weft_node" --prefix wvag-w- --node-netns "$weft_ns" up >/dev/null
+  weft node install >/dev/null
+  weft apply -f "$tmp/lab.json" >"$tmp/apply" 2>&1 || fail "weft refuses lab.json: $(cat "$tmp/apply")"
+  grep -q '3 ports attached' "$tmp/apply" || fail "weft did not attach node1's three ports: $(cat "$tmp/apply")"
+  weft apply -f "$tmp/lab.json" >"$tmp/apply2" 2>&1 || fail "a second apply failed: $(cat "$tmp/apply2")"
+  grep -q '^applied: 0 entries added, 0 changed, 0 removed; 0 ports attached, 0 detached' "$tmp/apply2" ||
+    fail "a second apply changed something: $(cat "$tmp/apply2")"
+  say "weft: $(head -1 "$tmp/apply")"
+  if bash "$here/check.sh" --local --nodes "$weft_node" --doc "$tmp/local.json" --prefix wvag-w- \
+    --node-netns-prefix "$node_prefix" --count 1 --wait 1 >"$tmp/check.weft" 2>&1; then
+    say "check on weft's datapath (one node): $(tail -1 "$tmp/check.weft")"
+  else
+    fail "check on weft's datapath: $(cat "$tmp/check.weft")"
+  fi
+  weft node uninstall >/dev/null
+}
+
+main() {
+  [ "$(id -u)" -eq 0 ] || { echo "test-local: needs root (network namespaces)" >&2; exit 1; }
+  if ip netns list | grep -q '^wvag-'; then
+    echo "test-local: wvag-* namespaces exist already; another run? ($(ip netns list | grep '^wvag-' | tr '\n' ' '))" >&2
+    exit 1
+  fi
+  tmp="$(mktemp -d)"
+  trap cleanup EXIT
+  test_plug
+  test_check
+  test_down
+  test_weft
+  if [ "$failures" -gt 0 ]; then
+    echo "test-local: $failures failures"
+    exit 1
+  fi
+  echo "test-local: all passed"
+}
+
+main "$@"
