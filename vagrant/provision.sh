@@ -140,4 +140,7 @@ main() {
   log "ready; check the lab from the host with vagrant/check.sh"
 }
 
-main "$@"
+# Sourced (by test-local.sh, to try the device steps in a namespace), it defines only.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

@@ -221,6 +221,43 @@ EOF
   weft node uninstall >/dev/null
 }
 
+# provision.sh's device steps in a scratch namespace standing for a VM: three
+# veths with the Vagrantfile's MACs of node2, under names no provider uses.
+test_provision_devices() {
+  local ns="${node_prefix}prov" dev mac
+  ip netns add "$ns"
+  for dev in w0:02:77:65:01:00:02 w1:02:77:65:02:00:02 w2:02:77:65:03:00:02; do
+    mac="${dev#*:}"
+    dev="${dev%%:*}"
+    ip -n "$ns" link add "x$dev" address "$mac" type veth peer name "p$dev"
+  done
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  local steps='source "$1"; find_devices; configure_underlay; configure_physnet "$physnet1"; configure_physnet "$physnet2"
+    echo "$uplink $physnet1 $physnet2"'
+  local env=(WEFT_NODE=node2 WEFT_TUNNEL_IP=172.31.0.12 WEFT_UPLINK_MAC=02:77:65:01:00:02
+    WEFT_PHYSNET1_MAC=02:77:65:02:00:02 WEFT_PHYSNET2_MAC=02:77:65:03:00:02)
+  local found
+  found="$(ip netns exec "$ns" env "${env[@]}" bash -c "$steps" _ "$here/provision.sh" 2>&1)" ||
+    fail "provision's device steps: $found"
+  [ "$(tail -1 <<<"$found")" = "xw0 xw1 xw2" ] || fail "provision found $found, not xw0 xw1 xw2"
+  ip -n "$ns" -4 -o addr show dev xw0 | grep -q ' 172.31.0.12/24 ' || fail "the underlay address is not on xw0"
+  ip -n "$ns" -o link show dev xw1 | grep -q 'PROMISC' || fail "physnet1 is not promiscuous"
+  ip -n "$ns" -4 -o addr show dev xw1 | grep -q . && fail "physnet1 has an address"
+  # Again: nothing changes, nothing fails.
+  ip netns exec "$ns" env "${env[@]}" bash -c "$steps" _ "$here/provision.sh" >/dev/null 2>&1 ||
+    fail "provision's device steps are not re-run safe"
+  [ "$(ip -n "$ns" -4 -o addr show | grep -c 172.31.0.12)" = 1 ] || fail "a second run doubled the underlay address"
+  # The tunnel IP on another NIC (a guest that configured the wrong one): refused.
+  ip -n "$ns" addr del 172.31.0.12/24 dev xw0
+  ip -n "$ns" addr add 172.31.0.12/24 dev xw2
+  if found="$(ip netns exec "$ns" env "${env[@]}" bash -c "$steps" _ "$here/provision.sh" 2>&1)"; then
+    fail "provision went on with the tunnel IP on physnet2's NIC"
+  fi
+  grep -q 'is on xw2, not on the uplink xw0' <<<"$found" || fail "provision's refusal does not say why: $found"
+  ip netns delete "$ns"
+  say "provision: finds the NICs by MAC, addresses the underlay, re-run safe, refuses a misplaced tunnel IP"
+}
+
 main() {
   [ "$(id -u)" -eq 0 ] || { echo "test-local: needs root (network namespaces)" >&2; exit 1; }
   if ip netns list | grep -q '^wvag-'; then
@@ -229,6 +266,7 @@ main() {
   fi
   tmp="$(mktemp -d)"
   trap cleanup EXIT
+  test_provision_devices
   test_plug
   test_check
   test_down
