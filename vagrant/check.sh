@@ -202,7 +202,7 @@ run_round() {
 # The matrix: one row per ordered pair of VMs.
 report() {
   local from to address expected measured result passed=0 failed=0 skipped=0
-  printf '%-10s %-6s %-6s   %-10s %-6s %-6s   %-10s %-9s %-12s %s\n' \
+  printf '%-6s %-8s %-6s   %-6s %-8s %-6s   %-10s %-9s %-12s %s\n' \
     FROM NODE NET TO NODE NET ADDRESS EXPECTED MEASURED RESULT
   for from in "${vms[@]}"; do
     for to in "${vms[@]}"; do
@@ -228,7 +228,7 @@ report() {
         skipped) skipped=$((skipped + 1)) ;;
         *) failed=$((failed + 1)) ;;
       esac
-      printf '%-10s %-6s %-6s   %-10s %-6s %-6s   %-10s %-9s %-12s %s\n' \
+      printf '%-6s %-8s %-6s   %-6s %-8s %-6s   %-10s %-9s %-12s %s\n' \
         "$from" "${vm_node[$from]}" "${vm_netname[$from]}" "$to" "${vm_node[$to]}" \
         "${vm_netname[$to]}" "${address:--}" "$expected" "$measured" "$result"
     done

@@ -16,7 +16,7 @@
 # options:
 #   --doc FILE         the Neutron document (default: lab.json beside this script)
 #   --node NAME        this node (default: the host name, as weft's --node)
-#   --prefix P         VM namespace names are P<vm> (default: vm-)
+#   --prefix P         VM namespace names are P<vm> (default: $WEFT_VM_PREFIX or vm-)
 #   --node-netns NS    put the tap ends into namespace NS rather than this one
 #                      (for tests on one machine; a real node keeps them here)
 set -euo pipefail
@@ -24,7 +24,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 doc="$here/lab.json"
 node="$(hostname)"
-prefix="vm-"
+prefix="${WEFT_VM_PREFIX:-vm-}"
 node_netns=""
 
 die() {

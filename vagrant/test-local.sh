@@ -8,8 +8,9 @@
 #
 # Root only. Every namespace it makes is named wvag-*, and all of them are
 # removed at the end, also on failure. The root namespace is not touched.
-#   vagrant/test-local.sh [WEFT_BINARY]   with a weft binary, also runs weft on
-#                                         lab.json in a scratch node namespace
+#   vagrant/test-local.sh [WEFT_BINARY]   with a weft binary, also the whole lab
+#                                         on weft's datapath, provisioned by
+#                                         provision.sh's own steps
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,14 +34,21 @@ fail() {
 # Every wvag-* namespace, whoever of this test made it; then the scratch
 # weft node, if one was installed.
 cleanup() {
+  local i
+  for i in 1 2 3; do
+    if [ -n "$weft_bin" ] && [ -e "/run/netns/${node_prefix}vagtest$i" ]; then
+      weft_uninstall "$i" 2>/dev/null || true
+    fi
+  done
+  remove_namespaces
+  [ -z "$tmp" ] || rm -rf "$tmp"
+}
+
+remove_namespaces() {
   local ns
-  if [ -n "$weft_bin" ] && [ -n "$tmp" ] && [ -e "/run/netns/$weft_ns" ]; then
-    weft node uninstall >/dev/null 2>&1 || true
-  fi
   for ns in $(ip netns list | awk '{print $1}' | grep '^wvag-' || true); do
     ip netns delete "$ns" 2>/dev/null || true
   done
-  [ -z "$tmp" ] || rm -rf "$tmp"
 }
 
 plug() {
@@ -182,43 +190,82 @@ test_down() {
   say "plug down: nothing left"
 }
 
-# weft itself on the lab's document: one scratch node (node1's ports bound
-# to it, the rest remote on node2 and node3) plugs its VMs, installs, applies
-# the whole document twice (the second changes nothing) and passes check.sh:
-# its three VMs are of three networks, so all of them are apart. This is
-# provision.sh's sequence less the uplink and physnets.
-weft_node=vagtest1
-weft_ns="${node_prefix}$weft_node"
-weft() {
-  "$weft_bin" --node "$weft_node" --netns "$weft_ns" --state-dir "$tmp/state" "$@"
+# The whole lab on weft's own datapath, nodes as namespaces: an underlay and
+# two physnet bridges in the wire namespace, each node's three NICs veths
+# with the Vagrantfile's MACs, and provision.sh's own steps (less the build)
+# on every node: devices by MAC, node install with the uplink, tunnel IP and
+# physnet mappings, plug, apply. Then check.sh across the three nodes, and
+# the steps once more, which must change nothing.
+weft_nodes=(vagtest1 vagtest2 vagtest3)
+
+provision_env() {
+  local i="$1"
+  echo WEFT_NODE="vagtest$i" WEFT_TUNNEL_IP="172.31.0.1$i" WEFT_UPLINK_MAC="02:77:65:01:00:0$i" \
+    WEFT_PHYSNET1_MAC="02:77:65:02:00:0$i" WEFT_PHYSNET2_MAC="02:77:65:03:00:0$i" \
+    WEFT_SRC="$tmp/src" WEFT_DOC="$tmp/lab.json" WEFT_VM_PREFIX=wvag-v-
 }
 
-test_weft() {
+# provision.sh's steps on node $1: the device steps see the node's own /sys
+# (ip netns exec); weft and plug-vms keep the host's bpffs (nsenter).
+provision_node() {
+  local i="$1" ns="${node_prefix}vagtest$1" env
+  read -r -a env <<<"$(provision_env "$i")"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  ip netns exec "$ns" env "${env[@]}" bash -c 'source "$1"; find_devices >&2; configure_underlay
+    configure_physnet "$physnet1"; configure_physnet "$physnet2"; declare -p uplink physnet1 physnet2' \
+    _ "$here/provision.sh" >"$tmp/devices$i"
+  # shellcheck disable=SC2016
+  nsenter --net="/run/netns/$ns" env "${env[@]}" bash -c 'source "$1"; source "$2"; install_node; plug_and_apply' \
+    _ "$here/provision.sh" "$tmp/devices$i"
+}
+
+test_weft_lab() {
   [ -n "$weft_bin" ] || return 0
-  ip netns add "$weft_ns"
-  sed "s/\"node1\"/\"$weft_node\"/g" "$here/lab.json" >"$tmp/lab.json"
-  # check.sh measures this node's VMs only: a document of its ports alone.
-  python3 - "$tmp/lab.json" "$weft_node" >"$tmp/local.json" <<'EOF'
-import json, sys
-doc = json.load(open(sys.argv[1]))
-doc["ports"] = [p for p in doc["ports"] if p.get("binding:host_id") == sys.argv[2]]
-json.dump(doc, sys.stdout)
-EOF
-  bash "$here/plug-vms.sh" --doc "$tmp/lab.json" --node "$weft_node" --prefix wvag-w- --node-netns "$weft_ns" up >/dev/null
-  weft node install >/dev/null
-  weft apply -f "$tmp/lab.json" >"$tmp/apply" 2>&1 || fail "weft refuses lab.json: $(cat "$tmp/apply")"
-  grep -q '3 ports attached' "$tmp/apply" || fail "weft did not attach node1's three ports: $(cat "$tmp/apply")"
-  weft apply -f "$tmp/lab.json" >"$tmp/apply2" 2>&1 || fail "a second apply failed: $(cat "$tmp/apply2")"
-  grep -q '^applied: 0 entries added, 0 changed, 0 removed; 0 ports attached, 0 detached' "$tmp/apply2" ||
-    fail "a second apply changed something: $(cat "$tmp/apply2")"
-  say "weft: $(head -1 "$tmp/apply")"
-  if bash "$here/check.sh" --local --nodes "$weft_node" --doc "$tmp/local.json" --prefix wvag-w- \
-    --node-netns-prefix "$node_prefix" --count 1 --wait 1 >"$tmp/check.weft" 2>&1; then
-    say "check on weft's datapath (one node): $(tail -1 "$tmp/check.weft")"
+  remove_namespaces # the stand-in fabric's
+  # provision.sh runs $WEFT_SRC/build/weft and $WEFT_SRC/vagrant/plug-vms.sh.
+  mkdir -p "$tmp/src/build"
+  ln -s "$(realpath "$weft_bin")" "$tmp/src/build/weft"
+  ln -s "$here" "$tmp/src/vagrant"
+  sed 's/"node\([123]\)"/"vagtest\1"/g' "$here/lab.json" >"$tmp/lab.json"
+  ip netns add "$wire"
+  local br i ns n
+  for br in under phys1 phys2; do
+    ip -n "$wire" link add "br-$br" type bridge
+    ip -n "$wire" link set "br-$br" up
+  done
+  for i in 1 2 3; do
+    ns="${node_prefix}vagtest$i"
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    n=1
+    for br in under phys1 phys2; do
+      ip -n "$ns" link add "$br" address "02:77:65:0$n:00:0$i" type veth peer name "m$i-$br" netns "$wire"
+      ip -n "$wire" link set "m$i-$br" master "br-$br" up
+      n=$((n + 1))
+    done
+    provision_node "$i" >"$tmp/provision$i" 2>&1 || fail "provisioning vagtest$i: $(cat "$tmp/provision$i")"
+    grep -q 'installed' "$tmp/provision$i" || fail "vagtest$i: not installed: $(cat "$tmp/provision$i")"
+  done
+  if bash "$here/check.sh" --local --nodes "${weft_nodes[*]}" --doc "$tmp/lab.json" --prefix wvag-v- \
+    --node-netns-prefix "$node_prefix" --count 2 --wait 1 >"$tmp/check.weft" 2>&1; then
+    say "check on weft's datapath, three nodes: $(tail -1 "$tmp/check.weft")"
   else
     fail "check on weft's datapath: $(cat "$tmp/check.weft")"
   fi
-  weft node uninstall >/dev/null
+  for i in 1 2 3; do
+    provision_node "$i" >"$tmp/again$i" 2>&1 || fail "provisioning vagtest$i again: $(cat "$tmp/again$i")"
+    grep -q 'already installed, nothing changed' "$tmp/again$i" || fail "vagtest$i: install again: $(cat "$tmp/again$i")"
+    grep -q '^applied: 0 entries added, 0 changed, 0 removed; 0 ports attached, 0 detached' "$tmp/again$i" ||
+      fail "vagtest$i: apply again changed something: $(cat "$tmp/again$i")"
+  done
+  say "provision again on the three nodes: nothing changed"
+  for i in 1 2 3; do
+    weft_uninstall "$i"
+  done
+}
+
+weft_uninstall() {
+  "$weft_bin" --node "vagtest$1" --netns "${node_prefix}vagtest$1" node uninstall >/dev/null
 }
 
 # provision.sh's device steps in a scratch namespace standing for a VM: three
@@ -270,7 +317,7 @@ main() {
   test_plug
   test_check
   test_down
-  test_weft
+  test_weft_lab
   if [ "$failures" -gt 0 ]; then
     echo "test-local: $failures failures"
     exit 1
