@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what weft needs to build, test and run its lab on Debian 12.
 # Safe to run again: apt-get skips what is already there.
-#   --ci   also what CI's own checks need: a fresh Debian 12 root to build in
-#          (mmdebstrap), Debian 12's 6.1 kernel booted in qemu to load every
-#          BPF object on its verifier (qemu, busybox), and clang-format and
-#          clang-tidy for scripts/lint.sh, and vagrant, vagrant-libvirt and
-#          shellcheck for the vagrant/ lab's checks (ctest vagrant_validate).
+#   --tests  also what some tests need beyond the build: vagrant,
+#            vagrant-libvirt and shellcheck for the vagrant/ lab's checks
+#            (ctest vagrant_validate), iperf3 for the e2e throughput checks
+#   --ci     --tests, and what CI's own checks need: a fresh Debian 12 root
+#            to build in (mmdebstrap), Debian 12's 6.1 kernel booted in qemu
+#            to load every BPF object on its verifier (qemu, busybox), and
+#            clang-format and clang-tidy for scripts/lint.sh
 set -euo pipefail
 
 packages=(
@@ -15,11 +17,15 @@ packages=(
   libgtest-dev libgmock-dev
   iproute2 iputils-ping netcat-openbsd python3 util-linux
 )
-if [ "${1:-}" = "--ci" ]; then
+case "${1:-}" in
+--ci)
   packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
-    clang-format clang-tidy
-    vagrant vagrant-libvirt shellcheck)
-fi
+    clang-format clang-tidy)
+  ;&
+--tests)
+  packages+=(vagrant vagrant-libvirt shellcheck iperf3)
+  ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

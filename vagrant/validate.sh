@@ -6,7 +6,7 @@
 #   * lab.json is JSON, and names the nodes, tunnel IPs and physnets the
 #     Vagrantfile makes;
 #   * every shell script parses (bash -n) and passes shellcheck.
-# A missing tool fails the check: `scripts/install-deps.sh --ci` installs them.
+# A missing tool fails the check: `scripts/install-deps.sh --tests` installs them.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,7 +19,7 @@ fail() {
 
 need() {
   command -v "$1" >/dev/null ||
-    { echo "vagrant_validate: $1 is not installed (scripts/install-deps.sh --ci installs it)" >&2; exit 1; }
+    { echo "vagrant_validate: $1 is not installed (scripts/install-deps.sh --tests installs it)" >&2; exit 1; }
 }
 
 validate_vagrantfile() {
