@@ -83,6 +83,19 @@ std::unique_ptr<Attacher> KernelDatapath::attacher(const std::string& name, Atta
   return std::make_unique<KernelAttacher>(layout_, mode, std::move(prog));
 }
 
+InstallResult Installation::install(const InstallOptions& options) {
+  InstallResult result = installer_.install(options);
+  if (installer_.status().uplink_ifindex)
+    devices_.add_gro_device(kGroDevice);
+  return result;
+}
+
+int Installation::uninstall() {
+  int removed = installer_.uninstall();
+  devices_.remove_device(kGroDevice);
+  return removed;
+}
+
 int KernelDatapath::remove_pins() {
   maps_.clear();
   // tcx links go with their pins.
