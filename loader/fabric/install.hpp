@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loader/fabric/datapath.hpp"
@@ -24,6 +25,9 @@ struct InstallOptions {
   std::optional<AttachMode> attach_mode;       // default: tcx where the kernel has it
   std::optional<std::uint32_t> ct_max;         // conntrack entries; fixed once installed
   std::optional<std::uint32_t> ct_network_max; // established entries of one network
+  // --physical-interface-mappings physnet1:IFACE,…: physnet name -> device
+  // name in the node's namespace (DESIGN.md §3.4)
+  std::vector<std::pair<std::string, std::string>> physical_interface_mappings;
 };
 
 inline constexpr std::uint32_t kDefaultCtMax = 65536;
