@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,12 +29,21 @@ bool has(const std::vector<std::string>& lines, const std::string& line) {
   return std::find(lines.begin(), lines.end(), line) != lines.end();
 }
 
-TEST(Topology, TheEmbeddedDemoIsOneNodeTwoTenantsFourVms) {
+TEST(Topology, TheEmbeddedDemoIsThreeNodesTwoTenantsAndAPhysicalHost) {
   Topology t = parse_topology(lab::default_topology());
-  ASSERT_EQ(t.nodes.size(), 1u);
+  ASSERT_EQ(t.nodes.size(), 3u);
   EXPECT_EQ(t.nodes[0].name, "lab-node1");
   EXPECT_EQ(t.nodes[0].namespace_, "node1");
-  ASSERT_EQ(t.vms.size(), 4u);
+  ASSERT_TRUE(t.underlay.has_value());
+  EXPECT_EQ(t.underlay->cidr, "172.31.0.0/24");
+  for (std::size_t i = 0; i < t.nodes.size(); ++i) {
+    EXPECT_EQ(t.nodes[i].tunnel_ip, "172.31.0." + std::to_string(i + 1));
+    EXPECT_EQ(t.nodes[i].uplink, lab::kUplinkDevice);
+    EXPECT_EQ(t.nodes[i].physical_interface_mappings,
+              (std::vector<std::pair<std::string, std::string>>{{"physnet1", "eth-physnet1"},
+                                                                {"physnet2", "eth-physnet2"}}));
+  }
+  ASSERT_EQ(t.vms.size(), 7u);
   const auto& a1 = t.vms[0];
   EXPECT_EQ(a1.name, "a1");
   EXPECT_EQ(a1.node, "lab-node1");
@@ -43,17 +53,38 @@ TEST(Topology, TheEmbeddedDemoIsOneNodeTwoTenantsFourVms) {
   EXPECT_EQ(a1.network_name, "blue");
   EXPECT_EQ(a1.project_id, "tenant-a");
   EXPECT_EQ(a1.mtu, 1450u);
-  const auto& b1 = t.vms[2];
-  // Another project's VM with a1's very MAC and IP, on a VLAN network.
+  const auto& b1 = t.vms[3];
+  // Another project's VM with a1's very MAC and IP, on a VLAN network, on a1's node.
+  EXPECT_EQ(b1.name, "b1");
   EXPECT_EQ(b1.mac, a1.mac);
   EXPECT_EQ(b1.addresses, a1.addresses);
+  EXPECT_EQ(b1.node, a1.node);
   EXPECT_EQ(b1.network_name, "red");
   EXPECT_NE(b1.network_id, a1.network_id);
   EXPECT_EQ(b1.mtu, 1500u);
+  // Each network crosses nodes: blue over the underlay, red and lan over the
+  // provider switch, and lan reaches its physical host.
+  std::set<std::string> blue, red, lan;
+  for (const auto& vm : t.vms)
+    (vm.network_name == "blue" ? blue : vm.network_name == "red" ? red : lan).insert(vm.node);
+  EXPECT_EQ(blue.size(), 2u);
+  EXPECT_EQ(red.size(), 2u);
+  EXPECT_EQ(lan.size(), 2u);
+  ASSERT_EQ(t.physical_hosts.size(), 1u);
+  const auto& ph1 = t.physical_hosts[0];
+  EXPECT_EQ(ph1.name, "ph1");
+  EXPECT_EQ(ph1.physnet, "physnet2");
+  EXPECT_EQ(ph1.network_name, "lan");
+  EXPECT_EQ(ph1.network_type, "flat");
+  EXPECT_TRUE(t.expect_reachable(t.vms[5], ph1));
+  EXPECT_TRUE(t.expect_reachable(ph1, t.vms[6]));
+  EXPECT_TRUE(t.expect_reachable(a1, t.vms[2])); // a3, on lab-node2
+  EXPECT_FALSE(t.expect_reachable(a1, b1));
   ASSERT_TRUE(t.document.has_value());
   State state = parse_state(*t.document);
-  EXPECT_EQ(state.ports.size(), 4u);
-  EXPECT_EQ(state.networks.size(), 2u);
+  EXPECT_EQ(state.ports.size(), 7u);
+  EXPECT_EQ(state.networks.size(), 3u);
+  EXPECT_EQ(state.nodes.size(), 3u);
   // The device is the one the model gives the port: derived in one place.
   for (const auto& vm : t.vms)
     EXPECT_EQ(vm.device, state.find_port(vm.port_id)->device_name()) << vm.name;
