@@ -50,11 +50,11 @@ static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* 
     v->reason = WEFT_ARP_REPLY;
     return bpf_redirect(ifindex, 0);
   }
-  ret = l2_lookup(&pkt, ifindex, net_id, &dest);
+  ret = l2_lookup(&pkt, ifindex, net_id, 0, &dest);
   if (ret < 0)
     return drop(v, -ret);
   sg_end_of(&src, ifindex, port);
-  return deliver(skb, f, &src, net_id, &dest, v);
+  return deliver(skb, f, &src, net_id, 0, &dest, v);
 }
 
 SEC("tc")

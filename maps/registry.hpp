@@ -67,6 +67,13 @@ inline constexpr std::array kMaps = {
     spec<weft_fdb_key, weft_fdb_entry>(WEFT_MAP_FDB, BPF_MAP_TYPE_HASH, WEFT_MAX_FDB, Owner::Apply,
                                        8),
     spec<__u32, weft_flood>(WEFT_MAP_FLOOD, BPF_MAP_TYPE_HASH, WEFT_MAX_NETWORKS, Owner::Apply, 9),
+    // What lets frames in from the wire comes after the ports they reach.
+    spec<__be32, weft_vtep>(WEFT_MAP_VTEPS, BPF_MAP_TYPE_HASH, WEFT_MAX_VTEPS, Owner::Apply, 10),
+    spec<__u32, __u32>(WEFT_MAP_VNIS, BPF_MAP_TYPE_HASH, WEFT_MAX_NETWORKS, Owner::Apply, 11),
+    spec<weft_segment_key, __u32>(WEFT_MAP_SEGMENTS, BPF_MAP_TYPE_HASH, WEFT_MAX_SEGMENTS,
+                                  Owner::Apply, 12),
+    spec<weft_physnet_key, weft_physnet>(WEFT_MAP_PHYSNETS, BPF_MAP_TYPE_HASH, WEFT_MAX_PHYSNETS,
+                                         Owner::Install),
     spec<weft_stat_key, weft_counter>(WEFT_MAP_STATS, BPF_MAP_TYPE_PERCPU_HASH, WEFT_MAX_STATS,
                                       Owner::Datapath),
     spec<weft_sg_hit_key, __u64>(WEFT_MAP_SG_HITS, BPF_MAP_TYPE_PERCPU_HASH, WEFT_MAX_SG_HITS,
@@ -77,6 +84,8 @@ inline constexpr std::array kMaps = {
                               Owner::Datapath),
     spec<weft_frag_key, weft_frag_entry>(WEFT_MAP_FRAGS, BPF_MAP_TYPE_LRU_HASH, WEFT_MAX_FRAGS,
                                          Owner::Datapath),
+    spec<weft_vtep_stat_key, weft_counter>(WEFT_MAP_VTEP_STATS, BPF_MAP_TYPE_PERCPU_HASH,
+                                           WEFT_MAX_STATS, Owner::Datapath),
 };
 
 inline std::optional<Spec> find(std::string_view name) {
@@ -104,13 +113,17 @@ inline std::vector<Spec> applied_in_order() {
 // The ABI's layouts, as the BPF side compiles them (x86-64 and arm64 alike):
 // a struct that changes size here must bump WEFT_ABI_VERSION.
 static_assert(sizeof(weft_node_config) == 40);
-static_assert(sizeof(weft_network) == 12);
+static_assert(sizeof(weft_network) == 16);
 static_assert(sizeof(weft_port) == 20);
 static_assert(sizeof(weft_fdb_key) == 12 && sizeof(weft_fdb_entry) == 8);
 static_assert(sizeof(weft_arp_key) == 8 && sizeof(weft_arp_entry) == 8);
 static_assert(sizeof(weft_spoof_v4_key) == 20 && sizeof(weft_spoof_v6_key) == 32);
 static_assert(sizeof(weft_port_mac_key) == 12);
-static_assert(sizeof(weft_flood) == 4 + 4 * std::size_t{WEFT_FLOOD_MAX});
+static_assert(sizeof(weft_flood) ==
+              8 + 4 * std::size_t{WEFT_FLOOD_MAX} + 4 * std::size_t{WEFT_FLOOD_VTEPS_MAX});
+static_assert(sizeof(weft_vtep) == 4 && sizeof(weft_segment_key) == 8);
+static_assert(sizeof(weft_physnet_key) == WEFT_PHYSNET_NAME_LEN && sizeof(weft_physnet) == 4);
+static_assert(sizeof(weft_vtep_stat_key) == 8);
 static_assert(sizeof(weft_stat_key) == 8 && sizeof(weft_counter) == 16);
 static_assert(sizeof(weft_rule_set) == 8 * std::size_t{WEFT_SG_SUMMARY_WORDS + WEFT_SG_WORDS});
 static_assert(sizeof(weft_sg_hit_key) == 8);

@@ -13,7 +13,7 @@
 
 #include <linux/types.h>
 
-#define WEFT_ABI_VERSION 3
+#define WEFT_ABI_VERSION 4
 
 /* Map names: also the pin file names under <bpffs>/weft/<node>/maps/. */
 #define WEFT_MAP_CONFIG "config"
@@ -33,6 +33,11 @@
 #define WEFT_MAP_CT_ZONES "ct_zones"
 #define WEFT_MAP_FRAGS "frags"
 #define WEFT_MAP_SG_HITS "sg_hits"
+#define WEFT_MAP_VTEPS "vteps"
+#define WEFT_MAP_VNIS "vnis"
+#define WEFT_MAP_SEGMENTS "segments"
+#define WEFT_MAP_PHYSNETS "physnets"
+#define WEFT_MAP_VTEP_STATS "vtep_stats"
 
 /* Capacities. The loader checks a document against them before writing. */
 #define WEFT_MAX_PORTS 4096
@@ -41,8 +46,18 @@
 #define WEFT_MAX_ARP 65536
 #define WEFT_MAX_SPOOF 65536
 #define WEFT_MAX_STATS 65536
-/* Local ports of one network on one node; a power of two (index masking). */
+/* Local ports of one network on one node, and the other nodes' VTEPs that
+ * host ports of it; powers of two (index masking). */
 #define WEFT_FLOOD_MAX 256
+#define WEFT_FLOOD_VTEPS_MAX 256
+#define WEFT_MAX_VTEPS 4096
+#define WEFT_MAX_SEGMENTS 4096
+#define WEFT_MAX_PHYSNETS 64
+
+/* VXLAN (RFC 7348) over an IPv4 underlay: outer IPv4, UDP and VXLAN
+ * headers and the inner Ethernet header, 50 bytes. */
+#define WEFT_VXLAN_PORT 4789
+#define WEFT_VXLAN_OVERHEAD 50
 
 #define WEFT_ETH_ALEN 6
 
@@ -76,7 +91,19 @@
   X(DROP_SG_INGRESS, "drop-sg-ingress")                                                            \
   X(DROP_CT_INVALID, "drop-ct-invalid")                                                            \
   X(DROP_SPOOF_ND, "drop-spoofed-nd")                                                              \
-  X(DROP_CT_FULL, "drop-ct-full")
+  X(DROP_CT_FULL, "drop-ct-full")                                                                  \
+  X(FWD_VTEP, "forward-vtep")                                                                      \
+  X(FWD_WIRE, "forward-provider")                                                                  \
+  X(DROP_MTU, "drop-mtu")                                                                          \
+  X(DROP_UNKNOWN_VTEP, "drop-unknown-vtep")                                                        \
+  X(DROP_UNKNOWN_VNI, "drop-unknown-vni")                                                          \
+  X(DROP_VTEP_SOURCE, "drop-inner-source-not-at-vtep")                                             \
+  X(DROP_UNKNOWN_VLAN, "drop-unknown-vlan")                                                        \
+  X(DROP_TAGGED_INSIDE, "drop-tagged-inside")                                                      \
+  X(DROP_ENCAP, "drop-encap-failed")                                                               \
+  X(DROP_VTEP_UNRESOLVED, "drop-vtep-unresolved")                                                  \
+  X(DROP_NO_PHYSNET, "drop-no-physnet")                                                            \
+  X(MTU_ICMP, "mtu-icmp-sent")
 
 #define WEFT_REASON_ENUM(name, text) WEFT_##name,
 enum weft_reason { WEFT_REASONS(WEFT_REASON_ENUM) WEFT_REASON_COUNT };
@@ -119,6 +146,9 @@ struct weft_network {
   __u32 mtu;
   __u8 type; /* enum weft_net_type */
   __u8 pad[3];
+  /* vlan and flat: the device of its physnet on this node (0: not mapped
+   * here, so its frames cannot leave the node) */
+  __u32 wire_ifindex;
 };
 
 /* Port flags. */
@@ -201,10 +231,51 @@ struct weft_port_mac_key {
   __u8 pad[2];
 };
 
-/* WEFT_MAP_FLOOD: HASH, key __u32 net_id. Local ports of a network. */
+/*
+ * WEFT_MAP_FLOOD: HASH, key __u32 net_id. Where broadcast and multicast of a
+ * network go: its local ports, and (vxlan) a copy to each other node that
+ * hosts ports of it, never to the others (head-end replication).
+ */
 struct weft_flood {
   __u32 count;
   __u32 ifindex[WEFT_FLOOD_MAX];
+  __u32 vtep_count;
+  __be32 vteps[WEFT_FLOOD_VTEPS_MAX];
+};
+
+/* WEFT_MAP_VTEPS: HASH, key __be32 tunnel IPv4 of another node of the
+ * document. Only these may send this node VXLAN. */
+struct weft_vtep {
+  __u32 flags; /* none yet */
+};
+
+/* WEFT_MAP_VNIS: HASH, key __u32 VNI of a vxlan network with ports on this
+ * node, value __u32 its net_id. */
+
+/* WEFT_MAP_SEGMENTS: HASH, value __u32 net_id. A provider network by the
+ * device its frames arrive on and their 802.1Q tag (0: untagged, flat). */
+struct weft_segment_key {
+  __u32 ifindex;
+  __u16 vlan;
+  __u8 pad[2];
+};
+
+/* WEFT_MAP_PHYSNETS: HASH, written by `weft node install`: the device in
+ * this node's namespace of each physical network it maps
+ * (--physical-interface-mappings), key the physnet's name, NUL-padded. */
+#define WEFT_PHYSNET_NAME_LEN 64
+struct weft_physnet_key {
+  char name[WEFT_PHYSNET_NAME_LEN];
+};
+struct weft_physnet {
+  __u32 ifindex;
+};
+
+/* WEFT_MAP_VTEP_STATS: PERCPU_HASH. Packets and bytes by remote VTEP and
+ * direction (WEFT_DIR_EGRESS: sent to it). */
+struct weft_vtep_stat_key {
+  __be32 vtep;
+  __u32 direction;
 };
 
 /* WEFT_MAP_STATS: PERCPU_HASH. Packets and bytes by port and reason. */

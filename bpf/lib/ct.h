@@ -129,12 +129,6 @@ static __always_inline void ct_account(struct weft_ct_entry* e, int dir, __u8 pr
     e->state = WEFT_CT_ESTABLISHED;
 }
 
-static __always_inline struct weft_node_config* node_config(void) {
-  __u32 zero = 0;
-
-  return bpf_map_lookup_elem(&config, &zero);
-}
-
 /* The established connections of a network, as counted in WEFT_MAP_CT_ZONES. */
 static __always_inline struct weft_ct_zone* ct_zone(__u32 zone) {
   struct weft_ct_zone* z = bpf_map_lookup_elem(&ct_zones, &zone);

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Delivery of a frame to the destination the L2 lookup gave: each port it
- * reaches passes that port's security groups, and every delivery, failed
- * copies included, is counted on the receiving port.
+ * Delivery of a frame to the destination the L2 lookup gave: each local port
+ * it reaches passes that port's security groups, and every delivery, failed
+ * copies included, is counted on the receiving port. A frame for another
+ * node passes its sender's rules here and the receiver's there; it leaves
+ * VXLAN-encapsulated towards that node's VTEP, or on a provider network's
+ * device, within the network's MTU.
  */
 #pragma once
 
 #include "lib/drop.h"
+#include "lib/encap.h"
 #include "lib/l2.h"
 #include "lib/sg.h"
 
@@ -81,11 +85,79 @@ static long flood_one(__u32 index, void* data) {
   return 0;
 }
 
-/* A copy to every other up port of the segment; the original is consumed. */
+/* A frame bigger than its network's MTU cannot leave the node: the underlay
+ * would lose it without a word. A GSO super-packet is judged by its
+ * segments (IP and TCP headers without options, at least). */
+static __always_inline int over_mtu(struct __sk_buff* skb, const struct flow* f,
+                                    const struct weft_network* net) {
+  __u32 l3 = skb->len - ETH_HLEN;
+
+  if (!net->mtu)
+    return 0;
+  if (skb->gso_segs > 1)
+    l3 = skb->gso_size + (f->t.family == 6 ? 40 : 20) + 20;
+  return l3 > net->mtu;
+}
+
+struct vtep_flood_ctx {
+  struct __sk_buff* skb;
+  struct weft_flood* list;
+  struct weft_node_config* cfg;
+  __u32 vni;
+  __u32 hash;
+  __u32 sent;
+};
+
+static long flood_vtep(__u32 index, void* data) {
+  struct vtep_flood_ctx* ctx = data;
+  __u32 idx = index;
+  long ret;
+
+  asm volatile("" : "+r"(idx));
+  idx &= WEFT_FLOOD_VTEPS_MAX - 1;
+  ret = vxlan_send(ctx->skb, ctx->cfg, ctx->vni, ctx->list->vteps[idx], ctx->hash, 1);
+  if (ret < 0)
+    count(ctx->skb->ifindex, -ret, ctx->skb->len);
+  else
+    ctx->sent++;
+  return 0;
+}
+
+/* The copies of a flooded frame for the other nodes: one per VTEP that
+ * hosts ports of a vxlan network, or the frame itself on the provider
+ * network's device. Returns how many went. */
+static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* list, __u32 net_id,
+                                   __u32 hash) {
+  struct vtep_flood_ctx ctx = {.skb = skb, .list = list, .hash = hash};
+  struct weft_network* net = bpf_map_lookup_elem(&networks, &net_id);
+  __u32 n;
+
+  if (!skb || !list || !net)
+    return 0;
+  if (net->type != WEFT_NET_VXLAN) {
+    if (!net->wire_ifindex || wire_tag(skb, net) < 0 ||
+        bpf_clone_redirect(skb, net->wire_ifindex, 0) != 0)
+      return 0;
+    return 1;
+  }
+  ctx.cfg = node_config();
+  n = list->vtep_count;
+  if (!ctx.cfg || !n || vxlan_make_room(skb) < 0)
+    return 0;
+  ctx.vni = net->segmentation_id;
+  if (n > WEFT_FLOOD_VTEPS_MAX)
+    n = WEFT_FLOOD_VTEPS_MAX;
+  bpf_loop(n, flood_vtep, &ctx, 0);
+  return ctx.sent;
+}
+
+/* A copy to every other up port of the segment, and (unless it came from
+ * the wire) to the other nodes; the original is consumed. */
 static __always_inline int deliver_flood(struct __sk_buff* skb, const struct flow* f,
-                                         const struct sg_end* src, __u32 net_id,
+                                         const struct sg_end* src, __u32 net_id, int from_wire,
                                          struct verdict* v) {
   struct flood_ctx ctx = {.skb = skb, .flow = f, .from = skb->ifindex};
+  __u32 hash = bpf_get_hash_recalc(skb);
   __u32 n;
 
   if (f->t.family && filtered(src) && !fixed_egress(f)) {
@@ -101,15 +173,58 @@ static __always_inline int deliver_flood(struct __sk_buff* skb, const struct flo
   if (n > WEFT_FLOOD_MAX)
     n = WEFT_FLOOD_MAX;
   bpf_loop(n, flood_one, &ctx, 0);
+  /* Last: the remote copies change the frame. */
+  if (!from_wire)
+    ctx.sent += flood_remote(skb, ctx.list, net_id, hash);
   v->reason = ctx.sent ? WEFT_FWD_FLOOD : WEFT_DROP_NO_FLOOD_TARGET;
   return TC_ACT_SHOT;
 }
 
-/* The frame to where the lookup said, from the port `src` in `net_id`. */
+/* Unicast to a port on another node, through the sender's rules only. */
+static __always_inline int deliver_remote(struct __sk_buff* skb, const struct flow* f,
+                                          const struct sg_end* src, __u32 net_id,
+                                          const struct destination* dest, struct verdict* v) {
+  /* The destination end is no port of this node's: its node applies its rules. */
+  struct sg_path path = {.src = *src, .zone = net_id, .len = skb->len, .charge = skb->ifindex};
+  struct weft_network* net = bpf_map_lookup_elem(&networks, &net_id);
+  struct weft_node_config* cfg = node_config();
+  __u32 hash = bpf_get_hash_recalc(skb);
+  long ret;
+
+  if (!net || !cfg)
+    return drop(v, WEFT_DROP_NO_PHYSNET);
+  if (f->t.family) {
+    ret = sg_check(f, &path);
+    if (ret < 0)
+      return drop(v, -ret);
+  }
+  if (over_mtu(skb, f, net))
+    return drop(v, WEFT_DROP_MTU);
+  if (dest->kind == DEST_WIRE) {
+    ret = wire_tag(skb, net);
+    if (ret < 0)
+      return drop(v, -ret);
+    v->reason = WEFT_FWD_WIRE;
+    return bpf_redirect(dest->ifindex, 0);
+  }
+  ret = vxlan_make_room(skb);
+  if (ret < 0)
+    return drop(v, -ret);
+  ret = vxlan_send(skb, cfg, net->segmentation_id, dest->vtep, hash, 0);
+  if (ret < 0)
+    return drop(v, -ret);
+  v->reason = WEFT_FWD_VTEP;
+  return ret;
+}
+
+/* The frame to where the lookup said, from `src` (a local port, or none
+ * when the frame came from the wire) in `net_id`. */
 static __always_inline int deliver(struct __sk_buff* skb, const struct flow* f,
-                                   const struct sg_end* src, __u32 net_id,
+                                   const struct sg_end* src, __u32 net_id, int from_wire,
                                    const struct destination* dest, struct verdict* v) {
   if (dest->kind == DEST_FLOOD)
-    return deliver_flood(skb, f, src, net_id, v);
-  return deliver_port(skb, f, src, net_id, dest->ifindex, v);
+    return deliver_flood(skb, f, src, net_id, from_wire, v);
+  if (dest->kind == DEST_PORT)
+    return deliver_port(skb, f, src, net_id, dest->ifindex, v);
+  return deliver_remote(skb, f, src, net_id, dest, v);
 }

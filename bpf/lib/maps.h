@@ -12,6 +12,12 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } config SEC(".maps");
 
+static __always_inline struct weft_node_config* node_config(void) {
+  __u32 zero = 0;
+
+  return bpf_map_lookup_elem(&config, &zero);
+}
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, WEFT_MAX_PORTS);
@@ -146,3 +152,43 @@ struct {
   __type(value, struct weft_frag_entry);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } frags SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_VTEPS);
+  __type(key, __be32);
+  __type(value, struct weft_vtep);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vteps SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_NETWORKS);
+  __type(key, __u32);
+  __type(value, __u32);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vnis SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_SEGMENTS);
+  __type(key, struct weft_segment_key);
+  __type(value, __u32);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} segments SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, WEFT_MAX_PHYSNETS);
+  __type(key, struct weft_physnet_key);
+  __type(value, struct weft_physnet);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} physnets SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, WEFT_MAX_STATS);
+  __type(key, struct weft_vtep_stat_key);
+  __type(value, struct weft_counter);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} vtep_stats SEC(".maps");

@@ -14,8 +14,11 @@ namespace weft::cli {
 namespace {
 
 void node_install(const Globals& g, const std::string& uplink, const std::string& tunnel_ip,
-                  const std::string& attach, std::uint32_t ct_max, std::uint32_t ct_network_max) {
+                  const std::string& mappings, const std::string& attach, std::uint32_t ct_max,
+                  std::uint32_t ct_network_max) {
   InstallOptions opts;
+  if (!mappings.empty())
+    opts.physical_interface_mappings = parse_physnet_mappings(mappings);
   if (ct_max)
     opts.ct_max = ct_max;
   if (ct_network_max)
@@ -84,15 +87,25 @@ void register_node(Command& cmd) {
   CLI::App* node = cmd.object("node", "install, remove and show the fabric on this node");
   auto& uplink = store.add<std::string>();
   auto& tunnel_ip = store.add<std::string>();
+  auto& mappings = store.add<std::string>();
   auto& attach = store.add<std::string>("auto");
   auto& ct_max = store.add<std::uint32_t>(0);
   auto& ct_network_max = store.add<std::uint32_t>(0);
-  CLI::App* install = cmd.verb(node, "install", "load and pin the datapath (idempotent)",
-                               [&g, &uplink, &tunnel_ip, &attach, &ct_max, &ct_network_max] {
-                                 node_install(g, uplink, tunnel_ip, attach, ct_max, ct_network_max);
-                               });
-  install->add_option("--uplink", uplink, "the node's physical uplink device");
-  install->add_option("--tunnel-ip", tunnel_ip, "this node's VXLAN tunnel endpoint (IPv4)");
+  CLI::App* install =
+      cmd.verb(node, "install", "load and pin the datapath (idempotent)",
+               [&g, &uplink, &tunnel_ip, &mappings, &attach, &ct_max, &ct_network_max] {
+                 node_install(g, uplink, tunnel_ip, mappings, attach, ct_max, ct_network_max);
+               });
+  install->add_option("--uplink", uplink,
+                      "the node's underlay device, addressed with --tunnel-ip: VXLAN leaves and "
+                      "enters there; the node's own traffic on it passes untouched");
+  install->add_option("--tunnel-ip", tunnel_ip,
+                      "this node's VXLAN tunnel endpoint (IPv4, Neutron's local_ip); the "
+                      "document's nodes[].tunnel_ip names the others'");
+  install->add_option("--physical-interface-mappings", mappings,
+                      "PHYSNET:DEVICE[,PHYSNET:DEVICE]: vlan networks of PHYSNET are tagged with "
+                      "their segmentation id on DEVICE, a flat one untagged (on a device of its "
+                      "own); replaces the node's mappings");
   install->add_option("--attach", attach, "attach mode: auto (tcx on kernels >= 6.6), tcx or tc")
       ->check(CLI::IsMember({"auto", "tcx", "tc"}))
       ->capture_default_str();

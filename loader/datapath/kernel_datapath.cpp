@@ -1,17 +1,17 @@
 #include "loader/datapath/kernel_datapath.hpp"
 
-#include "loader/system/port_object.hpp"
+#include "loader/system/program_object.hpp"
 #include "maps/registry.hpp"
 
 namespace weft {
 
 namespace {
 
-// The port program's object, loaded: its maps are pinned (libbpf pins them
-// at load), the program is not until pin().
-class LoadedPort : public LoadedProgram {
+// A program's object, loaded: its maps are pinned (libbpf pins them at
+// load), the program is not until pin().
+class Loaded : public LoadedProgram {
 public:
-  LoadedPort(std::unique_ptr<PortObject> object, std::string pin_path)
+  Loaded(std::unique_ptr<ProgramObject> object, std::string pin_path)
       : object_(std::move(object)), pin_path_(std::move(pin_path)) {
     if (auto info = prog_info(object_->program_fd()))
       tag_ = info->tag;
@@ -24,7 +24,7 @@ public:
   }
 
 private:
-  std::unique_ptr<PortObject> object_;
+  std::unique_ptr<ProgramObject> object_;
   std::string pin_path_;
   std::string tag_;
 };
@@ -67,15 +67,13 @@ std::optional<PinnedProgram> KernelDatapath::pinned_program(const std::string& n
 }
 
 std::unique_ptr<LoadedProgram> KernelDatapath::load(const std::string& name, std::uint32_t ct_max) {
-  if (name != kPortProgram)
-    throw std::logic_error("no BPF program " + name);
-  auto object = std::make_unique<PortObject>(layout_.maps_dir());
+  auto object = std::make_unique<ProgramObject>(name, layout_.maps_dir());
   // The registry's maps sized at install: the conntrack tables.
   for (const auto& spec : maps::kMaps)
     if (spec.capacity == 0)
       object->set_max_entries(std::string(spec.name), ct_max);
   object->load();
-  return std::make_unique<LoadedPort>(std::move(object), layout_.prog(name));
+  return std::make_unique<Loaded>(std::move(object), layout_.prog(name));
 }
 
 std::unique_ptr<Attacher> KernelDatapath::attacher(const std::string& name, AttachMode mode) {

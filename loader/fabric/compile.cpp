@@ -139,8 +139,32 @@ void write_anti_spoofing(Builder& out, const Port& port, std::uint32_t ifindex) 
 
 } // namespace
 
+namespace {
+
+// The other nodes' VTEPs (DESIGN.md §3.4): every node of the document with a
+// tunnel_ip; only they may send this node VXLAN, and a remote port of a
+// vxlan network lives behind its node's.
+struct Underlay {
+  std::uint32_t own = 0;                             // this node's tunnel IP
+  std::map<std::string, std::uint32_t> vtep_of_host; // other nodes only
+};
+
+Underlay underlay_of(const State& state, const std::string& node, const NodeWires& wires) {
+  Underlay u;
+  u.own = wires.tunnel_ip;
+  for (const auto& n : state.nodes)
+    if (n.name == node && n.tunnel_ip && n.tunnel_ip->is_v4() && !u.own)
+      u.own = n.tunnel_ip->v4_be();
+  for (const auto& n : state.nodes)
+    if (n.name != node && n.tunnel_ip && n.tunnel_ip->is_v4() && n.tunnel_ip->v4_be() != u.own)
+      u.vtep_of_host[n.name] = n.tunnel_ip->v4_be();
+  return u;
+}
+
+} // namespace
+
 Desired compile(const State& state, const std::string& node, const Assignments& previous,
-                const IfindexOf& ifindex_of) {
+                const IfindexOf& ifindex_of, const NodeWires& wires) {
   // Too many rules for a port is refused before anything else is computed.
   Policies policies = assign_policies(state, node, previous.policy_ids);
   Desired desired;
@@ -148,13 +172,45 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
   desired.net_ids = assign_net_ids(state, previous.net_ids);
   desired.policy_ids = policies.ids();
 
+  Underlay underlay = underlay_of(state, node, wires);
+  std::set<std::string> hosted; // networks with ports on this node
+  for (const auto& port : state.ports)
+    if (port.host_id == node)
+      hosted.insert(port.network_id);
+
+  std::vector<std::string> problems;
+  std::map<std::pair<std::uint32_t, std::uint16_t>, std::string> segment_owner;
   for (const auto& net : state.networks) {
+    std::uint32_t net_id = desired.net_ids.at(net.id);
     weft_network value{};
     value.segmentation_id = net.segmentation_id;
     value.mtu = net.mtu;
     value.type = net_type(net.type);
-    out.put(WEFT_MAP_NETWORKS, desired.net_ids.at(net.id), value);
+    if (net.type != NetworkType::Vxlan && net.physical_network)
+      if (auto it = wires.physnets.find(*net.physical_network); it != wires.physnets.end())
+        value.wire_ifindex = it->second;
+    out.put(WEFT_MAP_NETWORKS, net_id, value);
+    if (!hosted.count(net.id))
+      continue;
+    // What the wire may bring in: only for networks with ports here.
+    if (net.type == NetworkType::Vxlan) {
+      out.put(WEFT_MAP_VNIS, net.segmentation_id, net_id);
+    } else if (value.wire_ifindex) {
+      auto vlan =
+          static_cast<std::uint16_t>(net.type == NetworkType::Vlan ? net.segmentation_id : 0);
+      auto [it, fresh] = segment_owner.emplace(std::make_pair(value.wire_ifindex, vlan), net.id);
+      if (!fresh)
+        problems.push_back("networks[" + net.id + "]: provider:physical_network " +
+                           *net.physical_network + " carries network " + it->second +
+                           (vlan ? " on the same VLAN" : " untagged") + " already");
+      weft_segment_key key{};
+      key.ifindex = value.wire_ifindex;
+      key.vlan = vlan;
+      out.put(WEFT_MAP_SEGMENTS, key, net_id);
+    }
   }
+  for (const auto& [host, vtep] : underlay.vtep_of_host)
+    out.put(WEFT_MAP_VTEPS, vtep, weft_vtep{});
 
   // The ARP responder knows every port of every network, wherever it is bound.
   for (const auto& port : state.ports) {
@@ -174,7 +230,10 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
   }
 
   std::map<std::uint32_t, std::vector<std::uint32_t>> flood_lists;
-  std::vector<std::string> problems;
+  std::map<std::uint32_t, std::set<std::uint32_t>> flood_vteps;
+  for (const auto& net : state.networks)
+    if (hosted.count(net.id))
+      flood_lists[desired.net_ids.at(net.id)];
   for (const auto& port : state.ports) {
     if (port.host_id != node)
       continue;
@@ -209,17 +268,51 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
     write_anti_spoofing(out, port, ifindex);
   }
 
+  // Remote ports of vxlan networks live behind their node's VTEP (l2pop);
+  // a local port's MAC stays local. vlan and flat networks reach theirs on
+  // the wire, where an unknown MAC goes anyway.
+  std::map<std::string, const Network*> network_of;
+  for (const auto& net : state.networks)
+    network_of[net.id] = &net;
+  for (const auto& port : state.ports) {
+    auto vtep = underlay.vtep_of_host.find(port.host_id);
+    const Network* net = network_of.at(port.network_id);
+    if (port.host_id == node || vtep == underlay.vtep_of_host.end() ||
+        net->type != NetworkType::Vxlan)
+      continue;
+    std::uint32_t net_id = desired.net_ids.at(port.network_id);
+    std::vector<Mac> macs = {port.mac_address};
+    for (const auto& pair : port.allowed_address_pairs)
+      macs.push_back(pair.mac_address);
+    for (const auto& mac : macs) {
+      weft_fdb_key key{};
+      key.net_id = net_id;
+      copy_mac(key.mac, mac);
+      auto& fdb = desired.maps[WEFT_MAP_FDB];
+      fdb.emplace(to_bytes(key), to_bytes(weft_fdb_entry{0, vtep->second}));
+    }
+    if (hosted.count(port.network_id))
+      flood_vteps[net_id].insert(vtep->second);
+  }
+
   for (const auto& [net_id, members] : flood_lists) {
-    if (members.size() > WEFT_FLOOD_MAX) {
+    const auto& vteps = flood_vteps[net_id];
+    if (members.size() > WEFT_FLOOD_MAX || vteps.size() > WEFT_FLOOD_VTEPS_MAX) {
       problems.push_back("network with net_id " + std::to_string(net_id) + " has " +
-                         std::to_string(members.size()) + " ports on node " + node +
-                         ", more than the " + std::to_string(WEFT_FLOOD_MAX) + " weft supports");
+                         std::to_string(members.size()) + " ports on node " + node + " and " +
+                         std::to_string(vteps.size()) + " other nodes, more than the " +
+                         std::to_string(WEFT_FLOOD_MAX) + " and " +
+                         std::to_string(WEFT_FLOOD_VTEPS_MAX) + " weft supports");
       continue;
     }
     weft_flood list{};
     list.count = static_cast<std::uint32_t>(members.size());
     for (std::size_t i = 0; i < members.size(); ++i)
       list.ifindex[i] = members[i];
+    list.vtep_count = static_cast<std::uint32_t>(vteps.size());
+    std::size_t i = 0;
+    for (auto vtep : vteps)
+      list.vteps[i++] = vtep;
     out.put(WEFT_MAP_FLOOD, net_id, list);
   }
 

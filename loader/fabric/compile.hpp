@@ -46,11 +46,18 @@ struct Desired {
 
 using IfindexOf = std::function<std::optional<int>(const std::string& device)>;
 
+// How the node reaches the others, as `weft node install` set it up.
+struct NodeWires {
+  std::uint32_t tunnel_ip = 0; // network order; 0: the document's nodes[].tunnel_ip
+  std::uint32_t uplink_ifindex = 0;
+  std::map<std::string, std::uint32_t> physnets; // physnet name -> device ifindex
+};
+
 // `previous` keeps net_ids stable across applies; new networks take the
 // lowest free one. Throws StateError when the node's share of the document
 // exceeds a map's capacity.
 Desired compile(const State& state, const std::string& node, const Assignments& previous,
-                const IfindexOf& ifindex_of);
+                const IfindexOf& ifindex_of, const NodeWires& wires = {});
 
 // The net_ids the pinned networks map gives the document's networks, matched
 // by type and segmentation id where the match is unique on both sides: what

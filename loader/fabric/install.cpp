@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <stdexcept>
 
+#include "loader/model/error.hpp"
+
 #include "loader/model/layout.hpp"
 
 namespace weft {
@@ -15,6 +17,33 @@ AttachMode mode_of(const weft_node_config& config) {
 }
 
 } // namespace
+
+PhysnetMappings parse_physnet_mappings(const std::string& text) {
+  PhysnetMappings out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    std::string item = text.substr(start, end == std::string::npos ? end : end - start);
+    std::size_t colon = item.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == item.size())
+      throw std::runtime_error("--physical-interface-mappings: '" + item +
+                               "' is not PHYSNET:DEVICE");
+    std::string name = item.substr(0, colon);
+    if (name.size() >= WEFT_PHYSNET_NAME_LEN)
+      throw std::runtime_error("--physical-interface-mappings: physnet name '" + name +
+                               "' is longer than " + std::to_string(WEFT_PHYSNET_NAME_LEN - 1) +
+                               " characters");
+    for (const auto& [seen, device] : out)
+      if (seen == name)
+        throw std::runtime_error("--physical-interface-mappings: physnet " + name +
+                                 " is mapped twice");
+    out.emplace_back(name, item.substr(colon + 1));
+    if (end == std::string::npos)
+      break;
+    start = end + 1;
+  }
+  return out;
+}
 
 weft_node_config plan_install(const InstallOptions& options, const InstallContext& context) {
   const auto& previous = context.previous;
@@ -95,6 +124,71 @@ std::unique_ptr<Attacher> Installer::attacher() const {
   return datapath_.attacher(kPortProgram, attach_mode());
 }
 
+std::vector<Physnet> Installer::physnets() const {
+  std::vector<Physnet> out;
+  MapIo* map = datapath_.map(WEFT_MAP_PHYSNETS);
+  if (!map)
+    return out;
+  for (const auto& [key, value] : Map<weft_physnet_key, weft_physnet>(*map).entries()) {
+    Physnet p;
+    p.name = std::string(key.name, strnlen(key.name, sizeof(key.name)));
+    p.ifindex = static_cast<int>(value.ifindex);
+    if (auto dev = devices_.find(p.ifindex))
+      p.device = dev->name;
+    out.push_back(p);
+  }
+  return out;
+}
+
+void Installer::write_physnets(const PhysnetMappings& mappings) {
+  std::vector<std::pair<weft_physnet_key, weft_physnet>> wanted;
+  std::vector<std::string> problems;
+  for (const auto& [name, device] : mappings) {
+    auto dev = devices_.find(device);
+    if (!dev) {
+      problems.push_back("--physical-interface-mappings " + name + ":" + device +
+                         ": no such device");
+      continue;
+    }
+    weft_physnet_key key{};
+    std::memcpy(key.name, name.data(), name.size());
+    wanted.emplace_back(key, weft_physnet{static_cast<std::uint32_t>(dev->ifindex)});
+  }
+  if (!problems.empty())
+    throw StateError(problems);
+  MapIo* map = datapath_.map(WEFT_MAP_PHYSNETS);
+  if (!map)
+    throw std::runtime_error("node " + node_ + ": the load pinned no " WEFT_MAP_PHYSNETS " map");
+  Map<weft_physnet_key, weft_physnet> physnets(*map);
+  for (const auto& [key, value] : physnets.entries()) {
+    bool keep = false;
+    for (const auto& [want, v] : wanted)
+      keep = keep || std::memcmp(want.name, key.name, sizeof(key.name)) == 0;
+    if (!keep)
+      physnets.erase(key);
+  }
+  for (const auto& [key, value] : wanted)
+    physnets.put(key, value);
+}
+
+std::vector<Device> Installer::wire_devices() const {
+  std::vector<Device> out;
+  auto add = [&](int ifindex) {
+    if (!ifindex)
+      return;
+    for (const auto& dev : out)
+      if (dev.ifindex == ifindex)
+        return;
+    if (auto dev = devices_.find(ifindex))
+      out.push_back(*dev);
+  };
+  if (auto pinned = config())
+    add(static_cast<int>(pinned->uplink_ifindex));
+  for (const auto& physnet : physnets())
+    add(physnet.ifindex);
+  return out;
+}
+
 std::vector<Device> Installer::port_devices() const {
   std::vector<Device> out;
   MapIo* ports = datapath_.map(WEFT_MAP_PORTS);
@@ -141,15 +235,24 @@ InstallResult Installer::install_or_upgrade(const InstallOptions& options) {
       context.uplink_ifindex = dev->ifindex;
   weft_node_config planned = plan_install(options, context);
 
-  auto loaded = datapath_.load(kPortProgram, planned.ct_max);
+  // Both programs are loaded before either is pinned: a refused one changes
+  // nothing of an installed node.
+  auto port = datapath_.load(kPortProgram, planned.ct_max);
+  auto uplink = datapath_.load(kUplinkProgram, planned.ct_max);
   auto pinned = datapath_.pinned_program(kPortProgram);
-  bool replace = pinned && pinned->tag != loaded->tag();
+  auto pinned_uplink = datapath_.pinned_program(kUplinkProgram);
+  bool replace = pinned && pinned->tag != port->tag();
+  bool replace_uplink = pinned_uplink && pinned_uplink->tag != uplink->tag();
   if (!pinned || replace)
-    loaded->pin();
+    port->pin();
+  if (!pinned_uplink || replace_uplink)
+    uplink->pin();
 
   MapIo* config_map = datapath_.map(WEFT_MAP_CONFIG);
   if (!config_map)
     throw std::runtime_error("node " + node_ + ": the load pinned no " WEFT_MAP_CONFIG " map");
+  if (options.physical_interface_mappings)
+    write_physnets(*options.physical_interface_mappings);
   Map<std::uint32_t, weft_node_config>(*config_map).put(0, planned);
 
   if (replace) {
@@ -160,6 +263,15 @@ InstallResult Installer::install_or_upgrade(const InstallOptions& options) {
       attach->attach(dev.name, dev.ifindex);
       ++result.links_updated;
     }
+  }
+  // The uplink program on the uplink and the physnets' devices (idempotent;
+  // swapped in place when it is newer).
+  result.program_replaced = result.program_replaced || replace_uplink;
+  auto attach_uplink = datapath_.attacher(kUplinkProgram, mode_of(planned));
+  for (const auto& dev : wire_devices()) {
+    attach_uplink->attach(dev.name, dev.ifindex);
+    if (replace_uplink)
+      ++result.links_updated;
   }
   return result;
 }
@@ -174,6 +286,14 @@ int Installer::uninstall() {
         attach->detach(dev.name, dev.ifindex);
         ++removed;
       }
+    if (datapath_.pinned_program(kUplinkProgram)) {
+      auto attach_uplink = datapath_.attacher(kUplinkProgram, AttachMode::Tc);
+      for (const auto& dev : wire_devices())
+        if (attach_uplink->query(dev.name, dev.ifindex)) {
+          attach_uplink->detach(dev.name, dev.ifindex);
+          ++removed;
+        }
+    }
   }
   removed += datapath_.remove_pins();
   records_.remove();
@@ -205,10 +325,17 @@ NodeStatus Installer::status() const {
   s.ct_max = pinned->ct_max;
   s.ct_network_max = pinned->ct_network_max;
   s.sg_generation = pinned->sg_generation;
+  s.physnets = physnets();
   auto attach = attacher();
   for (const auto& dev : port_devices())
     if (auto a = attach->query(dev.name, dev.ifindex))
       s.attachments.push_back(*a);
+  if (datapath_.pinned_program(kUplinkProgram)) {
+    auto attach_uplink = datapath_.attacher(kUplinkProgram, s.attach_mode);
+    for (const auto& dev : wire_devices())
+      if (auto a = attach_uplink->query(dev.name, dev.ifindex))
+        s.attachments.push_back(*a);
+  }
   return s;
 }
 

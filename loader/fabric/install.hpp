@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "loader/fabric/datapath.hpp"
@@ -19,15 +18,22 @@
 
 namespace weft {
 
+// physnet name -> device in the node's namespace, in the order given.
+using PhysnetMappings = std::vector<std::pair<std::string, std::string>>;
+
+// "physnet1:eth1,physnet2:eth2" (the linuxbridge agent's syntax), or
+// std::runtime_error naming what is wrong.
+PhysnetMappings parse_physnet_mappings(const std::string& text);
+
 struct InstallOptions {
-  std::optional<std::string> uplink;           // device name in the node's namespace
-  std::optional<IpAddr> tunnel_ip;             // IPv4
+  std::optional<std::string> uplink; // device name in the node's namespace
+  std::optional<IpAddr> tunnel_ip;   // IPv4
+  // vlan networks of a physnet are tagged on its device, flat ones untagged;
+  // given, it replaces the node's mappings.
+  std::optional<PhysnetMappings> physical_interface_mappings;
   std::optional<AttachMode> attach_mode;       // default: tcx where the kernel has it
   std::optional<std::uint32_t> ct_max;         // conntrack entries; fixed once installed
   std::optional<std::uint32_t> ct_network_max; // established entries of one network
-  // --physical-interface-mappings physnet1:IFACE,…: physnet name -> device
-  // name in the node's namespace (DESIGN.md §3.4)
-  std::vector<std::pair<std::string, std::string>> physical_interface_mappings;
 };
 
 inline constexpr std::uint32_t kDefaultCtMax = 65536;
@@ -43,6 +49,12 @@ struct InstallContext {
   std::optional<int> uplink_ifindex;           // the --uplink device's, when it exists
 };
 
+struct Physnet {
+  std::string name;
+  std::string device;
+  int ifindex = 0;
+};
+
 // The configuration to write, or std::runtime_error saying what is wrong and
 // what to do (an option that cannot change while installed, a bad value).
 weft_node_config plan_install(const InstallOptions& options, const InstallContext& context);
@@ -55,6 +67,7 @@ struct InstallResult {
 
 struct NodeStatus {
   bool installed = false;
+  std::vector<Physnet> physnets;
   std::uint32_t abi_version = 0;
   AttachMode attach_mode = AttachMode::Tcx;
   std::optional<IpAddr> tunnel_ip;
@@ -91,8 +104,13 @@ public:
   AttachMode attach_mode() const;
   // Attaches the pinned port program in the node's mode.
   std::unique_ptr<Attacher> attacher() const;
+  // The node's physnets, as installed.
+  std::vector<Physnet> physnets() const;
 
 private:
+  // The devices the uplink program runs on: the uplink and the physnets'.
+  std::vector<Device> wire_devices() const;
+  void write_physnets(const PhysnetMappings& mappings);
   InstallResult install_or_upgrade(const InstallOptions& options);
   std::optional<weft_node_config> config() const;
   // The ports' devices that exist now, from the pinned ports map.

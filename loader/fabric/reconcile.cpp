@@ -1,5 +1,6 @@
 #include "loader/fabric/reconcile.hpp"
 
+#include <cstring>
 #include <set>
 
 #include "maps/weft_abi.h"
@@ -41,6 +42,19 @@ MapIo& Fabric::map(const std::string& name) const {
   return *it->second;
 }
 
+NodeWires Fabric::node_wires() const {
+  NodeWires wires;
+  if (auto it = maps_.find(WEFT_MAP_CONFIG); it != maps_.end() && it->second)
+    if (auto config = Map<std::uint32_t, weft_node_config>(*it->second).get(0)) {
+      wires.tunnel_ip = config->tunnel_ip;
+      wires.uplink_ifindex = config->uplink_ifindex;
+    }
+  if (auto it = maps_.find(WEFT_MAP_PHYSNETS); it != maps_.end() && it->second)
+    for (const auto& [key, value] : Map<weft_physnet_key, weft_physnet>(*it->second).entries())
+      wires.physnets[std::string(key.name, strnlen(key.name, sizeof(key.name)))] = value.ifindex;
+  return wires;
+}
+
 Plan Fabric::plan(const State& state) const {
   Plan plan;
   auto record = records_.load();
@@ -49,10 +63,14 @@ Plan Fabric::plan(const State& state) const {
     previous = {record->net_ids, record->policy_ids};
   else
     previous.net_ids = net_ids_in_networks_map(state, map(WEFT_MAP_NETWORKS).dump());
-  plan.desired = compile(state, node_, previous, [this](const std::string& device) {
-    auto dev = devices_.find(device);
-    return dev ? std::optional<int>(dev->ifindex) : std::nullopt;
-  });
+  NodeWires wires = node_wires();
+  plan.desired = compile(
+      state, node_, previous,
+      [this](const std::string& device) {
+        auto dev = devices_.find(device);
+        return dev ? std::optional<int>(dev->ifindex) : std::nullopt;
+      },
+      wires);
 
   for (const auto& name : reconciled_maps()) {
     auto changes = diff_map(name, plan.desired.maps.at(name), map(name).dump());
@@ -91,7 +109,10 @@ Plan Fabric::plan(const State& state) const {
       consider("", dev->name, ifindex);
   }
 
-  std::set<std::uint32_t> ports;
+  // Counters of the ports, and of the devices the wire comes in on.
+  std::set<std::uint32_t> ports = {wires.uplink_ifindex};
+  for (const auto& [name, ifindex] : wires.physnets)
+    ports.insert(ifindex);
   for (const auto& [key, value] : plan.desired.maps.at(WEFT_MAP_PORTS))
     ports.insert(from_bytes<std::uint32_t>(key));
   for (const auto& key : map(WEFT_MAP_STATS).keys())

@@ -62,6 +62,8 @@ public:
   void execute(const Plan& plan, const std::string& document);
 
 private:
+  // The node's tunnel IP, uplink and physnets, from its installed configuration.
+  NodeWires node_wires() const;
   MapIo& map(const std::string& name) const;
   void bump_sg_generation_if_needed(const Plan& plan);
 

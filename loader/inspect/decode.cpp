@@ -168,7 +168,10 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
   } else if (map == WEFT_MAP_NETWORKS) {
     auto n = from_bytes<weft_network>(value);
     k = {{"net_id", from_bytes<std::uint32_t>(key)}};
-    v = {{"type", net_type_name(n.type)}, {"segmentation_id", n.segmentation_id}, {"mtu", n.mtu}};
+    v = {{"type", net_type_name(n.type)},
+         {"segmentation_id", n.segmentation_id},
+         {"mtu", n.mtu},
+         {"wire_ifindex", n.wire_ifindex}};
   } else if (map == WEFT_MAP_FDB) {
     auto fk = from_bytes<weft_fdb_key>(key);
     auto fv = from_bytes<weft_fdb_entry>(value);
@@ -237,7 +240,29 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     json members = json::array();
     for (std::uint32_t i = 0; i < f.count && i < WEFT_FLOOD_MAX; ++i)
       members.push_back(f.ifindex[i]);
-    v = {{"ifindexes", members}};
+    json vteps = json::array();
+    for (std::uint32_t i = 0; i < f.vtep_count && i < WEFT_FLOOD_VTEPS_MAX; ++i)
+      vteps.push_back(ipv4_str(f.vteps[i]));
+    v = {{"ifindexes", members}, {"vteps", vteps}};
+  } else if (map == WEFT_MAP_VTEPS) {
+    k = {{"vtep", ipv4_str(from_bytes<std::uint32_t>(key))}};
+    v = "allowed";
+  } else if (map == WEFT_MAP_VNIS) {
+    k = {{"vni", from_bytes<std::uint32_t>(key)}};
+    v = {{"net_id", from_bytes<std::uint32_t>(value)}};
+  } else if (map == WEFT_MAP_SEGMENTS) {
+    auto sk = from_bytes<weft_segment_key>(key);
+    k = {{"ifindex", sk.ifindex}, {"vlan", sk.vlan ? json(sk.vlan) : json("untagged")}};
+    v = {{"net_id", from_bytes<std::uint32_t>(value)}};
+  } else if (map == WEFT_MAP_PHYSNETS) {
+    auto pk = from_bytes<weft_physnet_key>(key);
+    k = {{"physnet", std::string(pk.name, strnlen(pk.name, sizeof(pk.name)))}};
+    v = {{"ifindex", from_bytes<weft_physnet>(value).ifindex}};
+  } else if (map == WEFT_MAP_VTEP_STATS) {
+    auto vk = from_bytes<weft_vtep_stat_key>(key);
+    auto c = from_bytes<weft_counter>(value);
+    k = {{"vtep", ipv4_str(vk.vtep)}, {"direction", vk.direction == WEFT_DIR_EGRESS ? "tx" : "rx"}};
+    v = {{"packets", c.packets}, {"bytes", c.bytes}};
   } else if (map == WEFT_MAP_STATS) {
     auto sk = from_bytes<weft_stat_key>(key);
     auto c = from_bytes<weft_counter>(value);

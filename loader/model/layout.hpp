@@ -23,7 +23,9 @@ struct Layout {
   std::string record() const { return record_dir() + "/applied.json"; }
 };
 
-// The program every port device runs; its pin name under progs/.
+// The program every port device runs, and the one on the uplink and the
+// provider networks' devices; their pin names under progs/.
 inline constexpr const char* kPortProgram = "port";
+inline constexpr const char* kUplinkProgram = "uplink";
 
 } // namespace weft

@@ -99,7 +99,8 @@ public:
   AttachMode kernel_mode = AttachMode::Tcx;
 
   bool prepared = false;
-  std::optional<PinnedProgram> program;
+  std::optional<PinnedProgram> program;        // the port program
+  std::optional<PinnedProgram> uplink_program; // the uplink program
   std::map<std::string, std::unique_ptr<MemoryMap>> maps;
   std::uint32_t ct_max_loaded = 0;
   std::map<std::string, Attachment> attached; // by device
@@ -118,15 +119,17 @@ public:
     return out;
   }
   std::optional<PinnedProgram> pinned_program(const std::string& name) const override {
-    if (name != kPortProgram)
-      return std::nullopt;
-    return program;
+    if (name == kPortProgram)
+      return program;
+    if (name == kUplinkProgram)
+      return uplink_program;
+    return std::nullopt;
   }
   std::unique_ptr<LoadedProgram> load(const std::string& name, std::uint32_t ct_max) override {
     if (!prepared)
       throw std::logic_error("load before the pin folders were made");
     ++loads;
-    if (name != kPortProgram)
+    if (name != kPortProgram && name != kUplinkProgram)
       throw std::runtime_error("no program " + name);
     // libbpf pins the maps while loading, before the verifier has its say.
     for (const auto& spec : maps::kMaps) {
@@ -139,12 +142,14 @@ public:
     if (refuse_load)
       throw std::runtime_error(*refuse_load);
     ct_max_loaded = ct_max;
-    return std::make_unique<Loaded>(*this, next_tag);
+    return std::make_unique<Loaded>(*this, name == kPortProgram ? program : uplink_program,
+                                    next_tag);
   }
   std::unique_ptr<Attacher> attacher(const std::string& name, AttachMode mode) override {
-    if (!pinned_program(name))
+    auto pinned = pinned_program(name);
+    if (!pinned)
       throw std::runtime_error("open program " + name + ": not pinned");
-    return std::make_unique<Attaching>(*this, mode);
+    return std::make_unique<Attaching>(*this, mode, pinned->id);
   }
   int remove_pins() override {
     // Pinned tcx links go with the pins; tc filters stay on their devices.
@@ -158,6 +163,7 @@ public:
       }
     maps.clear();
     program.reset();
+    uplink_program.reset();
     prepared = false;
     return links;
   }
@@ -181,20 +187,23 @@ private:
 
   class Loaded : public LoadedProgram {
   public:
-    Loaded(FakeDatapath& dp, std::string tag) : dp_(dp), tag_(std::move(tag)) {}
+    Loaded(FakeDatapath& dp, std::optional<PinnedProgram>& pin, std::string tag)
+        : dp_(dp), pin_(pin), tag_(std::move(tag)) {}
     const std::string& tag() const override { return tag_; }
-    void pin() override { dp_.program = PinnedProgram{++dp_.next_id_, tag_}; }
+    void pin() override { pin_ = PinnedProgram{++dp_.next_id_, tag_}; }
 
   private:
     FakeDatapath& dp_;
+    std::optional<PinnedProgram>& pin_;
     std::string tag_;
   };
 
   class Attaching : public Attacher {
   public:
-    Attaching(FakeDatapath& dp, AttachMode mode) : dp_(dp), mode_(mode) {}
+    Attaching(FakeDatapath& dp, AttachMode mode, std::uint32_t prog_id)
+        : dp_(dp), mode_(mode), prog_id_(prog_id) {}
     void attach(const std::string& device, int ifindex) override {
-      dp_.attached[device] = Attachment{device, ifindex, mode_, dp_.program->id};
+      dp_.attached[device] = Attachment{device, ifindex, mode_, prog_id_};
     }
     void detach(const std::string& device, int) override { dp_.attached.erase(device); }
     std::optional<Attachment> query(const std::string& device, int) const override {
@@ -207,6 +216,7 @@ private:
   private:
     FakeDatapath& dp_;
     AttachMode mode_;
+    std::uint32_t prog_id_;
   };
 };
 

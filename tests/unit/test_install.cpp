@@ -160,7 +160,8 @@ TEST_F(Installing, ReinstallingTheSameProgramKeepsEveryEntryAndChangesNothing) {
   EXPECT_FALSE(again.fresh);
   EXPECT_FALSE(again.program_replaced);
   EXPECT_EQ(again.links_updated, 0);
-  EXPECT_EQ(datapath.loads, 2);
+  // Each install loads both programs, the port's and the uplink's.
+  EXPECT_EQ(datapath.loads, 4);
   EXPECT_EQ(datapath.program->id, prog_id);
   EXPECT_EQ(datapath.map(WEFT_MAP_PORTS)->keys().size(), 3u);
   EXPECT_EQ(datapath.attached.at("tapA").prog_id, prog_id);
@@ -222,7 +223,7 @@ TEST_F(Installing, PinsOfAnotherAbiVersionAreRefusedWithWhatToDoAndKept) {
                          std::to_string(WEFT_ABI_VERSION) +
                          " (run: weft node uninstall, then weft node install)";
   EXPECT_EQ(failure(), expected);
-  EXPECT_EQ(datapath.loads, 1);
+  EXPECT_EQ(datapath.loads, 2); // the first install's two programs only
   EXPECT_EQ(datapath.config().abi_version, static_cast<std::uint32_t>(WEFT_ABI_VERSION - 1));
   EXPECT_THROW(installer.require_installed(), std::runtime_error);
 }
@@ -267,9 +268,12 @@ TEST_F(Installing, StatusReportsWhatIsInstalledAndAttached) {
   ASSERT_TRUE(status.tunnel_ip.has_value());
   EXPECT_EQ(status.tunnel_ip->str(), "172.31.0.1");
   EXPECT_EQ(status.maps.size(), maps::kMaps.size());
-  ASSERT_EQ(status.attachments.size(), 2u);
+  // The ports run the port program, the uplink the uplink program.
+  ASSERT_EQ(status.attachments.size(), 3u);
   EXPECT_EQ(status.attachments[0].device, "tapA");
   EXPECT_EQ(status.attachments[1].device, "tapB");
+  EXPECT_EQ(status.attachments[2].device, "eth1");
+  EXPECT_EQ(status.attachments[2].prog_id, datapath.uplink_program->id);
 }
 
 } // namespace
