@@ -38,7 +38,7 @@ bool valid_device(const std::string& name) {
 
 // A physnet name that --physical-interface-mappings can carry (physnet:device,…).
 bool valid_physnet(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && std::none_of(name.begin(), name.end(), [](char c) {
+  return !name.empty() && name.size() <= 63 && std::none_of(name.begin(), name.end(), [](char c) {
     auto byte = static_cast<unsigned char>(c);
     return c == ':' || c == ',' || c == ' ' || byte < 0x20 || byte == 0x7f;
   });
