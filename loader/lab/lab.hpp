@@ -26,8 +26,8 @@ struct LabOptions {
 // status and down.
 nlohmann::json lab_up(const LabOptions& options, const Topology& topology);
 // Makes the namespaces, switch wiring, VMs and physical hosts of the
-// topology (a fragment of the lab's) that are not there yet; installs and applies nothing. Adds the fragment's nodes
-// and VMs to the lab's record, so that down uninstalls those nodes (refused,
+// topology (a fragment of the lab's) that are not there yet; installs and applies nothing. Adds the
+// fragment's nodes and VMs to the lab's record, so that down uninstalls those nodes (refused,
 // before anything is made, when the fragment does not fit the record). With
 // dry_run, says what it would make and makes and records nothing.
 nlohmann::json lab_plug(const LabOptions& options, const Topology& topology, bool dry_run);

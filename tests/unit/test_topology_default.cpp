@@ -27,7 +27,7 @@ struct DemoNetwork {
   const char* project_id;
   const char* type;
   std::uint32_t segmentation_id; // 0 for flat: null in the document
-  const char* physical_network; // nullptr for vxlan
+  const char* physical_network;  // nullptr for vxlan
   std::uint32_t mtu;
   const char* subnet_id;
   const char* group_id; // the project's "default" security group, or the flat network's own
