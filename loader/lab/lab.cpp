@@ -622,7 +622,24 @@ json lab_plug(const LabOptions& options, const Topology& topology, bool dry_run)
   // Recorded first: a plug that fails half-way is still down's to remove.
   if (!dry_run)
     save_record(options, record.source);
-  return plug(options, topology, dry_run);
+  // Made from the whole record, where each node has its index (its derived
+  // tunnel IP) and each physnet its switch; the fragment's VMs and hosts
+  // described as the fragment gives them: what the caller plugged.
+  json out = plug(options, record, dry_run);
+  auto described = [&](json entry, const LabEndpoint& endpoint) {
+    const json& made = out["made"];
+    entry["made"] =
+        std::find(made.begin(), made.end(), endpoint_netns(options, endpoint)) != made.end();
+    return entry;
+  };
+  json vms = json::array(), hosts = json::array();
+  for (const auto& vm : topology.vms)
+    vms.push_back(described(describe_vm(options, vm), vm));
+  for (const auto& host : topology.physical_hosts)
+    hosts.push_back(described(describe_host(options, host), host));
+  out["vms"] = vms;
+  out["physical_hosts"] = hosts;
+  return out;
 }
 
 json lab_up(const LabOptions& options, const Topology& topology) {

@@ -217,6 +217,33 @@ class MultiNodeLabDown(unittest.TestCase):
         self.assertFalse(again["was_up"])
 
 
+class MultiNodePlug(unittest.TestCase):
+    """`lab plug` grows a lab node by node, as the e2e harness does: each
+    fragment's node gets its uplink with the tunnel IP of its place in the
+    lab's record, not in the fragment."""
+
+    def test_plugged_nodes_join_the_underlay_one_by_one(self):
+        w.require_root()
+        state = tempfile.mkdtemp(prefix=w.PREFIX + "mn-")
+        self.addCleanup(shutil.rmtree, state, True)
+        weft = Weft(state)
+        self.addCleanup(weft.lab, "down", check=False)
+        for i, ns in enumerate(NODES[:2]):
+            fragment = {"underlay": {"cidr": CIDR},
+                        "nodes": [{"name": node_name(ns), "namespace": ns,
+                                   "physical_interface_mappings": {"physnet1": "eth-physnet1"}}]}
+            out = json.loads(weft.lab("plug", "-f", "-", input=json.dumps(fragment)).stdout)
+            self.assertIn("%s-%s:eth-underlay" % (PREFIX, ns), out["wired"])
+            address = w.run(["ip", "-n", PREFIX + "-" + ns, "-br", "addr", "show", "dev",
+                             "eth-underlay"]).stdout
+            self.assertIn(tunnel_ip(i) + "/24", address)
+        w.run(w.in_ns(PREFIX + "-n2", "ping", "-n", "-q", "-c", "1", "-W", "2", tunnel_ip(0)))
+        down = json.loads(weft.lab("down").stdout)
+        self.assertEqual(sorted(down["namespaces_removed"]),
+                         sorted(PREFIX + "-" + n for n in ["n1", "n2", "underlay", "provider"]))
+        self.assertEqual(lab_namespaces(), [])
+
+
 class MultiNodeTopologyRefused(unittest.TestCase):
     def test_a_bad_topology_is_refused_before_anything_is_made(self):
         w.require_root()
