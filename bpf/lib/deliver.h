@@ -12,6 +12,7 @@
 #include "lib/drop.h"
 #include "lib/encap.h"
 #include "lib/l2.h"
+#include "lib/mtu.h"
 #include "lib/sg.h"
 
 static __always_inline struct weft_port* up_port(__u32 ifindex) {
@@ -102,7 +103,6 @@ static __always_inline int over_mtu(struct __sk_buff* skb, const struct flow* f,
 struct vtep_flood_ctx {
   struct __sk_buff* skb;
   struct weft_flood* list;
-  struct weft_node_config* cfg;
   __u32 vni;
   __u32 hash;
   __u32 sent;
@@ -115,7 +115,7 @@ static long flood_vtep(__u32 index, void* data) {
 
   asm volatile("" : "+r"(idx));
   idx &= WEFT_FLOOD_VTEPS_MAX - 1;
-  ret = vxlan_send(ctx->skb, ctx->cfg, ctx->vni, ctx->list->vteps[idx], ctx->hash, 1);
+  ret = vxlan_send(ctx->skb, ctx->vni, ctx->list->vteps[idx], ctx->hash, 1);
   if (ret < 0)
     count(ctx->skb->ifindex, -ret, ctx->skb->len);
   else
@@ -140,9 +140,8 @@ static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* lis
       return 0;
     return 1;
   }
-  ctx.cfg = node_config();
   n = list->vtep_count;
-  if (!ctx.cfg || !n || vxlan_make_room(skb) < 0)
+  if (!n || vxlan_make_room(skb) < 0)
     return 0;
   ctx.vni = net->segmentation_id;
   if (n > WEFT_FLOOD_VTEPS_MAX)
@@ -187,19 +186,27 @@ static __always_inline int deliver_remote(struct __sk_buff* skb, const struct fl
   /* The destination end is no port of this node's: its node applies its rules. */
   struct sg_path path = {.src = *src, .zone = net_id, .len = skb->len, .charge = skb->ifindex};
   struct weft_network* net = bpf_map_lookup_elem(&networks, &net_id);
-  struct weft_node_config* cfg = node_config();
   __u32 hash = bpf_get_hash_recalc(skb);
   long ret;
 
-  if (!net || !cfg)
+  if (!net)
     return drop(v, WEFT_DROP_NO_PHYSNET);
   if (f->t.family) {
     ret = sg_check(f, &path);
     if (ret < 0)
       return drop(v, -ret);
   }
-  if (over_mtu(skb, f, net))
-    return drop(v, WEFT_DROP_MTU);
+  if (over_mtu(skb, f, net)) {
+    /* Dropped, and where it can be, answered so the sender learns the MTU. */
+    __u32 len = skb->len;
+
+    ret = mtu_answer(skb, f, net->mtu);
+    if (ret < 0)
+      return drop(v, WEFT_DROP_MTU);
+    count(v->ifindex, WEFT_DROP_MTU, len);
+    v->reason = WEFT_MTU_ICMP;
+    return ret;
+  }
   if (dest->kind == DEST_WIRE) {
     ret = wire_tag(skb, net);
     if (ret < 0)
@@ -210,7 +217,7 @@ static __always_inline int deliver_remote(struct __sk_buff* skb, const struct fl
   ret = vxlan_make_room(skb);
   if (ret < 0)
     return drop(v, -ret);
-  ret = vxlan_send(skb, cfg, net->segmentation_id, dest->vtep, hash, 0);
+  ret = vxlan_send(skb, net->segmentation_id, dest->vtep, hash, 0);
   if (ret < 0)
     return drop(v, -ret);
   v->reason = WEFT_FWD_VTEP;

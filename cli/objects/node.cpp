@@ -51,7 +51,7 @@ void node_install(const Globals& g, const std::string& uplink, const std::string
             << " (ABI " << WEFT_ABI_VERSION << ", " << out["attach_mode"].get<std::string>()
             << " attachments, pins in " << session.layout().root() << ")\n";
   if (result.program_replaced)
-    std::cout << "replaced the port program on " << result.links_updated << " devices\n";
+    std::cout << "replaced the programs on " << result.links_updated << " devices\n";
 }
 
 void node_uninstall(const Globals& g) {
@@ -75,7 +75,7 @@ void node_show(const Globals& g) {
   json out = inspect_node(session);
   print_detail(out, "attachments", out.value("attachments", json()),
                {field("DEVICE", "device"), field("IFINDEX", "ifindex"), field("HOOK", "hook"),
-                field("MODE", "mode"), field("PROG_ID", "prog_id")},
+                field("PROGRAM", "program"), field("MODE", "mode"), field("PROG_ID", "prog_id")},
                g.format);
 }
 

@@ -1,5 +1,6 @@
 #include "loader/datapath/session.hpp"
 
+#include "loader/system/neighbours.hpp"
 #include "maps/registry.hpp"
 #include "maps/weft_abi.h"
 
@@ -54,6 +55,11 @@ Plan Session::apply(const std::string& document, bool dry_run) {
   Plan plan = fabric.plan(state);
   if (!dry_run) {
     fabric.execute(plan, document);
+    // Broadcast copies to the peers need their neighbours resolved.
+    std::vector<std::uint32_t> peers;
+    for (const auto& [key, value] : plan.desired.maps.at(WEFT_MAP_VTEPS))
+      peers.push_back(from_bytes<std::uint32_t>(key));
+    probe_neighbours(peers);
     record_.reset();
     applied_.reset();
   }

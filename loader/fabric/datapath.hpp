@@ -23,6 +23,7 @@ struct Attachment {
   int ifindex = 0;
   AttachMode mode = AttachMode::Tcx;
   std::uint32_t prog_id = 0;
+  std::string program; // filled in by the Installer: kPortProgram or kUplinkProgram
 };
 
 class Attacher {

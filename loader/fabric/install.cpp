@@ -146,8 +146,9 @@ void Installer::write_physnets(const PhysnetMappings& mappings) {
   for (const auto& [name, device] : mappings) {
     auto dev = devices_.find(device);
     if (!dev) {
-      problems.push_back("--physical-interface-mappings " + name + ":" + device +
-                         ": no such device");
+      std::string problem = "--physical-interface-mappings ";
+      problem.append(name).append(":").append(device).append(": no such device");
+      problems.push_back(problem);
       continue;
     }
     weft_physnet_key key{};
@@ -328,13 +329,17 @@ NodeStatus Installer::status() const {
   s.physnets = physnets();
   auto attach = attacher();
   for (const auto& dev : port_devices())
-    if (auto a = attach->query(dev.name, dev.ifindex))
+    if (auto a = attach->query(dev.name, dev.ifindex)) {
+      a->program = kPortProgram;
       s.attachments.push_back(*a);
+    }
   if (datapath_.pinned_program(kUplinkProgram)) {
     auto attach_uplink = datapath_.attacher(kUplinkProgram, s.attach_mode);
     for (const auto& dev : wire_devices())
-      if (auto a = attach_uplink->query(dev.name, dev.ifindex))
+      if (auto a = attach_uplink->query(dev.name, dev.ifindex)) {
+        a->program = kUplinkProgram;
         s.attachments.push_back(*a);
+      }
   }
   return s;
 }
