@@ -162,11 +162,8 @@ TEST(PacketBuilder, RawEthertypeNeedsAType) {
 }
 
 TEST(PacketBuilder, VxlanCarriesTheInnerFrameWithUdpChecksumZero) {
-  Bytes inner = PacketBuilder()
-                    .eth(kB, kA)
-                    .ipv4(ipv4("10.0.0.1"), ipv4("10.0.0.2"))
-                    .udp(5000, 5000)
-                    .build();
+  Bytes inner =
+      PacketBuilder().eth(kB, kA).ipv4(ipv4("10.0.0.1"), ipv4("10.0.0.2")).udp(5000, 5000).build();
   Bytes outer = PacketBuilder()
                     .eth(kA, kB)
                     .ipv4(ipv4("192.0.2.2"), ipv4("192.0.2.1"))

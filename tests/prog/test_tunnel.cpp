@@ -288,6 +288,25 @@ TEST_F(TunnelTest, FloodCopyForUnresolvedVtepIsCountedAndTheOthersStillGo) {
   EXPECT_EQ(vtep_counts(), (VtepCounts{{{"B", "egress"}, 1}, {{"C", "egress"}, 1}}));
 }
 
+TEST_F(TunnelTest, BroadcastOverTheNetworkMtuIsNotReplicatedToVteps) {
+  // Blue's MTU is 1450: encapsulated, this broadcast (IP 1451 bytes) is an
+  // outer IP packet of 1501 bytes, over a 1500-byte underlay that would lose
+  // it without a word (this veth lets it through on the slack it keeps for
+  // a VLAN tag; a NIC or a switch would not). As for unicast, its copies
+  // must be counted as drop-mtu rather than sent (DESIGN.md §3.4).
+  Bytes frame =
+      udp4(vm1.mac, kBroadcastMac, vm1.ip, ipv4("10.0.0.255"), 5000, 5000, Bytes(1451 - 28, 0x11));
+  Wire underlay(peer_name(kUplink));
+
+  EXPECT_EQ(run(vm1, frame).retval, TC_ACT_SHOT);
+
+  EXPECT_TRUE(copies_by_vtep(underlay).empty());
+  EXPECT_GE(counter(vm1.ifindex, WEFT_DROP_MTU).packets, 1u)
+      << "counted: " << ::testing::PrintToString(counts());
+  EXPECT_TRUE(vtep_counts().empty())
+      << "credited as sent: " << ::testing::PrintToString(vtep_counts());
+}
+
 TEST_F(TunnelTest, BroadcastWithOnlyRemotePortsIsStillFlooded) {
   // Every other local port down: the copies for the other nodes are enough.
   vm2.up = false;
