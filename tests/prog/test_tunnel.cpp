@@ -163,6 +163,28 @@ TEST_F(TunnelTest, UnicastToUnresolvedVtepLeavesTheOuterMacsToTheKernel) {
   EXPECT_EQ(vtep_counts(), (VtepCounts{{{"D", "egress"}, 1}}));
 }
 
+TEST_F(TunnelTest, Ipv6ToUnresolvedVtepAlsoFallsBackToTheKernel) {
+  // Encapsulated, the frame is IPv4 (the underlay's), whatever it carries.
+  Bytes frame = PacketBuilder()
+                    .eth(rd.mac, vm1.mac)
+                    .ipv6(link_local(vm1.mac), link_local(rd.mac))
+                    .udp(5000, 5000)
+                    .build();
+
+  EXPECT_EQ(run(vm1, frame).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(counts(), one(vm1, WEFT_FWD_VTEP));
+}
+
+TEST_F(TunnelTest, ArpToUnresolvedVtepIsDroppedAsUnresolved) {
+  // bpf_redirect_neigh takes IP only.
+  Bytes reply =
+      PacketBuilder().eth(rd.mac, vm1.mac).arp(kArpReply, vm1.mac, vm1.ip, rd.mac, rd.ip).build();
+
+  EXPECT_EQ(run(vm1, reply).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counts(), one(vm1, WEFT_DROP_VTEP_UNRESOLVED));
+  EXPECT_TRUE(vtep_counts().empty());
+}
+
 TEST_F(TunnelTest, FrameOverTheNetworkMtuIsDroppedNotEncapsulated) {
   // Blue's MTU is 1450: an IP packet of 1450 bytes goes, one of 1451 not.
   Bytes fits = udp4(vm1.mac, rb.mac, vm1.ip, rb.ip, 5000, 5000, Bytes(1450 - 28, 0x11));

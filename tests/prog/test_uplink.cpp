@@ -80,6 +80,28 @@ TEST_F(UplinkTest, DecapsulatedArpIsDeliveredToItsPort) {
   EXPECT_EQ(counts(), (Counts{{{kUplink, "forward-unicast"}, 1}, {{vm1.device, "delivered"}, 1}}));
 }
 
+TEST_F(UplinkTest, DecapsulatedIpv6IsDeliveredToItsPort) {
+  Bytes inner = PacketBuilder()
+                    .eth(vm2.mac, rb.mac)
+                    .ipv6(link_local(rb.mac), link_local(vm2.mac))
+                    .udp(5000, 5000)
+                    .payload(Bytes(32, 0x66))
+                    .build();
+
+  RunResult result = run_uplink(kUplink, from_vtep(kVtepB, 1001, inner));
+
+  EXPECT_EQ(result.retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(result.out, inner);
+  EXPECT_EQ(counts(), (Counts{{{kUplink, "forward-unicast"}, 1}, {{vm2.device, "delivered"}, 1}}));
+}
+
+TEST_F(UplinkTest, DecapsulatedFrameForAdminDownPortIsDropped) {
+  Bytes inner = udp4(rb.mac, vm4.mac, rb.ip, vm4.ip, 5000, 5000);
+
+  EXPECT_EQ(run_uplink(kUplink, from_vtep(kVtepB, 1001, inner)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(counts(), on_uplink(WEFT_DROP_PORT_DOWN));
+}
+
 TEST_F(UplinkTest, DecapsulatedFrameMeetsTheDestinationPortsIngressGroups) {
   // Egress rules only: vm2 may send but receive nothing.
   constexpr std::uint32_t kEgressOnly = 7;
