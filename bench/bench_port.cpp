@@ -242,6 +242,7 @@ int main(int argc, char** argv) {
     dst.flags = WEFT_PORT_UP;
     std::memcpy(src.mac, kMacA, 6);
     std::memcpy(dst.mac, kMacB, 6);
+    src.ip4 = inet_addr("10.0.0.1"); // as apply writes it: the port's first fixed IP
     check(bpf_map__update_elem(port->maps.ports, &kSource, 4, &src, sizeof(src), 0), "ports");
     check(bpf_map__update_elem(port->maps.ports, &kTarget, 4, &dst, sizeof(dst), 0), "ports");
     weft_fdb_key fk{};

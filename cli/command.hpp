@@ -73,6 +73,7 @@ void register_apply(Command& cmd);
 void register_net(Command& cmd);
 void register_port(Command& cmd);
 void register_fdb(Command& cmd);
+void register_vtep(Command& cmd);
 void register_map(Command& cmd);
 void register_prog(Command& cmd);
 void register_stats(Command& cmd);

@@ -17,20 +17,24 @@ namespace {
 
 const char* kFooter = R"(
 OBJECTS AND COMMANDS
-  node install [--uplink IFACE] [--tunnel-ip IP] [--attach auto|tcx|tc] [--ct-max N]
-               [--ct-network-max N]
+  node install [--uplink IFACE] [--tunnel-ip IP]
+               [--physical-interface-mappings PHYSNET:IFACE[,...]]
+               [--attach auto|tcx|tc] [--ct-max N] [--ct-network-max N]
                           load the datapath and pin its maps (idempotent)
   node uninstall          detach every weft program of the node, remove its pins
   node show               what is installed: ABI version, program, attachments
   apply -f FILE [--dry-run]
                           make the node's maps match a Neutron-shaped document
-  net list                tenant networks with their node-local net_id
+  net list | net show ID  tenant networks with their node-local net_id; one
+                          network's segment, ports here and flood list
   port list | port show ID
                           ports: device, state, addresses, counters
-  fdb list                where each MAC of each network lives
+  fdb list                where each MAC of each network lives (local port, or
+                          the remote VTEP and node)
+  vtep list               the other nodes' VTEPs: networks, MACs, counters
   map list | map dump NAME
                           the pinned maps, decoded
-  prog list               devices running the port program
+  prog list               devices running the port and uplink programs
   stats [--port ID]       forward and drop counters by port and reason
   sg list | sg show ID    security groups: decoded rules, ports using them
   ct list [--port ID] [--network ID] | ct flush [--port ID]
@@ -50,7 +54,8 @@ EXIT STATUS
   With -j an error is printed as {"error": "..."} on stdout.
 
 EXAMPLES
-  weft node install --tunnel-ip 172.31.0.1
+  weft node install --uplink eth1 --tunnel-ip 172.31.0.1 \
+      --physical-interface-mappings physnet1:eth2
   weft apply -f state.json --dry-run
   weft -p port show 3f2a9c1e
   weft --netns weftlab-node1 --node lab-node1 stats)";
@@ -77,8 +82,8 @@ int main(int argc, char** argv) {
   OptionStore store;
   Command cmd{app, g, action, store};
   for (auto* object :
-       {register_node, register_apply, register_net, register_port, register_fdb, register_map,
-        register_prog, register_stats, register_sg, register_ct, register_lab})
+       {register_node, register_apply, register_net, register_port, register_fdb, register_vtep,
+        register_map, register_prog, register_stats, register_sg, register_ct, register_lab})
     object(cmd);
 
   try {

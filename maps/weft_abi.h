@@ -73,6 +73,9 @@
   X(FWD_FLOOD, "forward-flood")                                                                    \
   X(ARP_REPLY, "arp-reply")                                                                        \
   X(DELIVERED, "delivered")                                                                        \
+  X(FWD_VTEP, "forward-vtep")                                                                      \
+  X(FWD_WIRE, "forward-provider")                                                                  \
+  X(MTU_ICMP, "mtu-icmp-sent")                                                                     \
   X(DROP_NOT_A_PORT, "drop-not-a-port")                                                            \
   X(DROP_MALFORMED, "drop-malformed")                                                              \
   X(DROP_VLAN_TAGGED, "drop-vlan-tagged")                                                          \
@@ -92,8 +95,6 @@
   X(DROP_CT_INVALID, "drop-ct-invalid")                                                            \
   X(DROP_SPOOF_ND, "drop-spoofed-nd")                                                              \
   X(DROP_CT_FULL, "drop-ct-full")                                                                  \
-  X(FWD_VTEP, "forward-vtep")                                                                      \
-  X(FWD_WIRE, "forward-provider")                                                                  \
   X(DROP_MTU, "drop-mtu")                                                                          \
   X(DROP_UNKNOWN_VTEP, "drop-unknown-vtep")                                                        \
   X(DROP_UNKNOWN_VNI, "drop-unknown-vni")                                                          \
@@ -102,8 +103,7 @@
   X(DROP_TAGGED_INSIDE, "drop-tagged-inside")                                                      \
   X(DROP_ENCAP, "drop-encap-failed")                                                               \
   X(DROP_VTEP_UNRESOLVED, "drop-vtep-unresolved")                                                  \
-  X(DROP_NO_PHYSNET, "drop-no-physnet")                                                            \
-  X(MTU_ICMP, "mtu-icmp-sent")
+  X(DROP_NO_PHYSNET, "drop-no-physnet")
 
 #define WEFT_REASON_ENUM(name, text) WEFT_##name,
 enum weft_reason { WEFT_REASONS(WEFT_REASON_ENUM) WEFT_REASON_COUNT };
@@ -167,6 +167,9 @@ struct weft_port {
    * 0 = no groups, so only the fixed infrastructure traffic passes.
    */
   __u32 policy;
+  /* Its first fixed IPv4 address (0: none): a frame from it with the port's
+   * own MAC needs no anti-spoofing lookup. */
+  __be32 ip4;
 };
 
 /* WEFT_MAP_FDB: HASH. Where a MAC of a network lives. */

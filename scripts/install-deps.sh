@@ -4,7 +4,8 @@
 #   --ci   also what CI's own checks need: a fresh Debian 12 root to build in
 #          (mmdebstrap), Debian 12's 6.1 kernel booted in qemu to load every
 #          BPF object on its verifier (qemu, busybox), and clang-format and
-#          clang-tidy for scripts/lint.sh.
+#          clang-tidy for scripts/lint.sh, and vagrant, vagrant-libvirt and
+#          shellcheck for the vagrant/ lab's checks (ctest vagrant_validate).
 set -euo pipefail
 
 packages=(
@@ -16,7 +17,8 @@ packages=(
 )
 if [ "${1:-}" = "--ci" ]; then
   packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
-    clang-format clang-tidy)
+    clang-format clang-tidy
+    vagrant vagrant-libvirt shellcheck)
 fi
 
 missing=()

@@ -12,6 +12,7 @@
 #include "lib/drop.h"
 #include "lib/encap.h"
 #include "lib/l2.h"
+#include "lib/mtu.h"
 #include "lib/sg.h"
 
 static __always_inline struct weft_port* up_port(__u32 ifindex) {
@@ -195,8 +196,17 @@ static __always_inline int deliver_remote(struct __sk_buff* skb, const struct fl
     if (ret < 0)
       return drop(v, -ret);
   }
-  if (over_mtu(skb, f, net))
-    return drop(v, WEFT_DROP_MTU);
+  if (over_mtu(skb, f, net)) {
+    /* Dropped, and where it can be, answered so the sender learns the MTU. */
+    __u32 len = skb->len;
+
+    ret = mtu_answer(skb, f, net->mtu);
+    if (ret < 0)
+      return drop(v, WEFT_DROP_MTU);
+    count(v->ifindex, WEFT_DROP_MTU, len);
+    v->reason = WEFT_MTU_ICMP;
+    return ret;
+  }
   if (dest->kind == DEST_WIRE) {
     ret = wire_tag(skb, net);
     if (ret < 0)

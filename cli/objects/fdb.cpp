@@ -9,7 +9,7 @@ void register_fdb(Command& cmd) {
   cmd.list(cmd.object("fdb", "the forwarding table"), "list FDB entries", inspect_fdb,
            {field("NET_ID", "net_id"), field("NETWORK", "network"), field("MAC", "mac"),
             field("PORT", "port_id"), field("DEVICE", "device"), field("IFINDEX", "ifindex"),
-            field("VTEP", "vtep")});
+            field("WHERE", "where"), field("NODE", "node"), field("VTEP", "vtep")});
 }
 
 } // namespace weft::cli

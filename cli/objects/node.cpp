@@ -75,7 +75,7 @@ void node_show(const Globals& g) {
   json out = inspect_node(session);
   print_detail(out, "attachments", out.value("attachments", json()),
                {field("DEVICE", "device"), field("IFINDEX", "ifindex"), field("HOOK", "hook"),
-                field("MODE", "mode"), field("PROG_ID", "prog_id")},
+                field("PROGRAM", "program"), field("MODE", "mode"), field("PROG_ID", "prog_id")},
                g.format);
 }
 

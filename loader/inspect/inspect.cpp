@@ -4,6 +4,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <set>
 
 #include "loader/inspect/decode.hpp"
 #include "maps/registry.hpp"
@@ -128,6 +129,10 @@ json inspect_node(Session& session) {
   out["attach_mode"] = to_string(s.attach_mode);
   out["tunnel_ip"] = s.tunnel_ip ? json(s.tunnel_ip->str()) : json(nullptr);
   out["uplink"] = s.uplink.empty() ? json(nullptr) : json(s.uplink);
+  json physnets = json::array();
+  for (const auto& p : s.physnets)
+    physnets.push_back({{"physnet", p.name}, {"device", p.device}, {"ifindex", p.ifindex}});
+  out["physical_interface_mappings"] = physnets;
   out["program"] = {{"name", kPortProgram}, {"id", s.prog_id}, {"tag", s.prog_tag}};
   out["maps"] = s.maps;
   out["ct_max"] = s.ct_max;
@@ -138,6 +143,7 @@ json inspect_node(Session& session) {
     att.push_back({{"device", a.device},
                    {"ifindex", a.ifindex},
                    {"hook", "tc-ingress"},
+                   {"program", a.program},
                    {"mode", to_string(a.mode)},
                    {"prog_id", a.prog_id}});
   out["attachments"] = att;
@@ -198,8 +204,135 @@ json inspect_port(Session& session, const std::string& id) {
   return port_row(session, *found, read_stats(session));
 }
 
+namespace {
+
+// Node names by VTEP (network order), from the applied document.
+std::map<std::uint32_t, std::string> node_of_vtep(const State& state) {
+  std::map<std::uint32_t, std::string> out;
+  for (const auto& n : state.nodes)
+    if (n.tunnel_ip && n.tunnel_ip->is_v4())
+      out[n.tunnel_ip->v4_be()] = n.name;
+  return out;
+}
+
+std::map<std::uint32_t, const Network*> networks_by_net_id(Session& session) {
+  std::map<std::uint32_t, const Network*> out;
+  for (const auto& [id, net_id] : session.record().net_ids)
+    out[net_id] = session.applied().find_network(id);
+  return out;
+}
+
+} // namespace
+
+json inspect_vteps(Session& session) {
+  auto nodes = node_of_vtep(session.applied());
+  auto nets = networks_by_net_id(session);
+  // Counters by VTEP and direction, summed over CPUs.
+  std::map<std::uint32_t, std::map<std::uint32_t, weft_counter>> counters;
+  auto& stats = session.map(WEFT_MAP_VTEP_STATS);
+  for (const auto& key : stats.keys()) {
+    auto k = from_bytes<weft_vtep_stat_key>(key);
+    counters[k.vtep][k.direction] = sum_counter(stats, key);
+  }
+  std::map<std::uint32_t, std::set<std::string>> flooded;
+  for (const auto& [net_id, list] :
+       Map<std::uint32_t, weft_flood>(session.map(WEFT_MAP_FLOOD)).entries())
+    for (std::uint32_t i = 0; i < list.vtep_count && i < WEFT_FLOOD_VTEPS_MAX; ++i)
+      flooded[list.vteps[i]].insert(nets.count(net_id) && nets[net_id] ? nets[net_id]->name
+                                                                       : std::to_string(net_id));
+  std::map<std::uint32_t, int> macs;
+  for (const auto& [key, value] :
+       Map<weft_fdb_key, weft_fdb_entry>(session.map(WEFT_MAP_FDB)).entries())
+    if (value.vtep)
+      ++macs[value.vtep];
+
+  json rows = json::array();
+  for (const auto& [vtep, entry] :
+       Map<std::uint32_t, weft_vtep>(session.map(WEFT_MAP_VTEPS)).entries()) {
+    (void)entry;
+    json networks = json::array();
+    for (const auto& name : flooded[vtep])
+      networks.push_back(name);
+    auto tx = counters[vtep][WEFT_DIR_EGRESS];
+    auto rx = counters[vtep][WEFT_DIR_INGRESS];
+    rows.push_back({{"vtep", ipv4_str(vtep)},
+                    {"node", nodes.count(vtep) ? nodes[vtep] : ""},
+                    {"networks", networks},
+                    {"macs", macs[vtep]},
+                    {"tx_packets", tx.packets},
+                    {"tx_bytes", tx.bytes},
+                    {"rx_packets", rx.packets},
+                    {"rx_bytes", rx.bytes}});
+  }
+  return rows;
+}
+
+json inspect_network(Session& session, const std::string& id) {
+  const State& state = session.applied();
+  const Network* found = nullptr;
+  for (const auto& net : state.networks)
+    if (net.id == id || net.name == id || (id.size() >= 4 && net.id.rfind(id, 0) == 0)) {
+      if (found)
+        throw std::runtime_error("network " + id + ": more than one network matches");
+      found = &net;
+    }
+  if (!found)
+    throw std::runtime_error("network " + id + ": no such network in the applied state of node " +
+                             session.layout().node);
+  json out;
+  for (const auto& row : inspect_networks(session))
+    if (row["id"] == found->id)
+      out = row;
+  auto net_id = session.record().net_ids.find(found->id);
+  if (net_id == session.record().net_ids.end())
+    return out;
+  std::uint32_t nid = net_id->second;
+  auto segment = Map<std::uint32_t, weft_network>(session.map(WEFT_MAP_NETWORKS)).get(nid);
+  if (segment && segment->wire_ifindex) {
+    auto dev = session.devices().find(static_cast<int>(segment->wire_ifindex));
+    out["wire_device"] = dev ? dev->name : std::to_string(segment->wire_ifindex);
+  } else {
+    out["wire_device"] = nullptr;
+  }
+  if (found->type == NetworkType::Vxlan)
+    out["accepts_vxlan"] = Map<std::uint32_t, std::uint32_t>(session.map(WEFT_MAP_VNIS))
+                               .get(found->segmentation_id)
+                               .has_value();
+
+  std::map<std::uint32_t, std::string> port_of_ifindex, device_of_ifindex;
+  json ports = json::array();
+  for (const auto& lp : session.record().local_ports)
+    if (lp.net_id == nid) {
+      ports.push_back({{"port_id", lp.id},
+                       {"device", lp.device},
+                       {"ifindex", lp.ifindex ? json(*lp.ifindex) : json(nullptr)}});
+      if (lp.ifindex)
+        port_of_ifindex[static_cast<std::uint32_t>(*lp.ifindex)] = lp.id;
+    }
+  out["ports_here"] = ports;
+  auto nodes = node_of_vtep(state);
+  json flood = json::array();
+  if (auto list = Map<std::uint32_t, weft_flood>(session.map(WEFT_MAP_FLOOD)).get(nid)) {
+    for (std::uint32_t i = 0; i < list->count && i < WEFT_FLOOD_MAX; ++i)
+      flood.push_back(
+          {{"to", "port"},
+           {"port_id",
+            port_of_ifindex.count(list->ifindex[i]) ? port_of_ifindex[list->ifindex[i]] : ""},
+           {"ifindex", list->ifindex[i]}});
+    for (std::uint32_t i = 0; i < list->vtep_count && i < WEFT_FLOOD_VTEPS_MAX; ++i)
+      flood.push_back({{"to", "vtep"},
+                       {"vtep", ipv4_str(list->vteps[i])},
+                       {"node", nodes.count(list->vteps[i]) ? nodes[list->vteps[i]] : ""}});
+  }
+  if (segment && segment->wire_ifindex && found->type != NetworkType::Vxlan)
+    flood.push_back({{"to", "wire"}, {"device", out["wire_device"]}});
+  out["flood"] = flood;
+  return out;
+}
+
 json inspect_fdb(Session& session) {
   const State& state = session.applied();
+  auto nodes = node_of_vtep(state);
   std::map<std::uint32_t, const Network*> nets;
   for (const auto& [id, net_id] : session.record().net_ids)
     nets[net_id] = state.find_network(id);
@@ -207,6 +340,13 @@ json inspect_fdb(Session& session) {
   for (const auto& lp : session.record().local_ports)
     if (lp.ifindex)
       port_of_ifindex[static_cast<std::uint32_t>(*lp.ifindex)] = lp.id;
+  // A remote MAC's port, by network and MAC (its own or an allowed pair's).
+  std::map<std::pair<std::string, std::string>, std::string> port_of_mac;
+  for (const auto& port : state.ports) {
+    port_of_mac[{port.network_id, port.mac_address.str()}] = port.id;
+    for (const auto& pair : port.allowed_address_pairs)
+      port_of_mac.emplace(std::make_pair(port.network_id, pair.mac_address.str()), port.id);
+  }
 
   json rows = json::array();
   for (const auto& [key, value] :
@@ -214,15 +354,22 @@ json inspect_fdb(Session& session) {
     const Network* net = nets.count(key.net_id) ? nets[key.net_id] : nullptr;
     auto dev =
         value.ifindex ? session.devices().find(static_cast<int>(value.ifindex)) : std::nullopt;
-    rows.push_back(
-        {{"net_id", key.net_id},
-         {"network", net ? net->name : ""},
-         {"network_id", net ? net->id : ""},
-         {"mac", mac_str(key.mac)},
-         {"port_id", port_of_ifindex.count(value.ifindex) ? port_of_ifindex[value.ifindex] : ""},
-         {"device", dev ? dev->name : ""},
-         {"ifindex", value.ifindex},
-         {"vtep", value.vtep ? json(ipv4_str(value.vtep)) : json(nullptr)}});
+    std::string port_id =
+        port_of_ifindex.count(value.ifindex) ? port_of_ifindex[value.ifindex] : "";
+    if (value.vtep && net)
+      if (auto it = port_of_mac.find({net->id, mac_str(key.mac)}); it != port_of_mac.end())
+        port_id = it->second;
+    rows.push_back({{"net_id", key.net_id},
+                    {"network", net ? net->name : ""},
+                    {"network_id", net ? net->id : ""},
+                    {"mac", mac_str(key.mac)},
+                    {"port_id", port_id},
+                    {"device", dev ? dev->name : ""},
+                    {"ifindex", value.ifindex},
+                    {"vtep", value.vtep ? json(ipv4_str(value.vtep)) : json(nullptr)},
+                    {"node", value.vtep ? json(nodes.count(value.vtep) ? nodes[value.vtep] : "")
+                                        : json(session.layout().node)},
+                    {"where", value.vtep ? "remote" : "local"}});
   }
   return rows;
 }

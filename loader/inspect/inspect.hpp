@@ -15,7 +15,15 @@ nlohmann::json inspect_networks(Session& session);
 nlohmann::json inspect_ports(Session& session);
 // Throws when no port of the applied document has this id (or id prefix).
 nlohmann::json inspect_port(Session& session, const std::string& id);
+// Every entry of the forwarding table: local ones with their port and
+// device, remote ones with the VTEP (and node) they live behind.
 nlohmann::json inspect_fdb(Session& session);
+// The other nodes' VTEPs this node accepts and sends to: their node, the
+// networks this node floods to them, the ports behind them, counters.
+nlohmann::json inspect_vteps(Session& session);
+// One network (id, unique prefix or name): its segment as the datapath has
+// it, its ports here, where its broadcasts go.
+nlohmann::json inspect_network(Session& session, const std::string& id);
 nlohmann::json inspect_maps(Session& session);
 nlohmann::json dump_map(Session& session, const std::string& name);
 nlohmann::json inspect_progs(Session& session);
