@@ -185,10 +185,33 @@ TEST_F(TunnelTest, ArpToUnresolvedVtepIsDroppedAsUnresolved) {
   EXPECT_TRUE(vtep_counts().empty());
 }
 
+// An IPv4 packet of `ip_len` bytes, with DF (the builder's) or without.
+Bytes to_rb(const VmPort& from, const RemotePort& to, std::size_t ip_len, bool dont_fragment) {
+  Bytes frame = PacketBuilder()
+                    .eth(to.mac, from.mac)
+                    .ipv4(from.ip, to.ip)
+                    .udp(5000, 5000)
+                    .payload(Bytes(ip_len - 28, 0x11))
+                    .build();
+  if (!dont_fragment) {
+    constexpr std::size_t kIp = 14;
+    frame[kIp + 6] = 0; // flags: none
+    frame[kIp + 10] = 0;
+    frame[kIp + 11] = 0;
+    auto check = static_cast<std::uint16_t>(
+        ~checksum_fold(checksum_add(0, std::span<const std::uint8_t>(frame).subspan(kIp, 20))));
+    frame[kIp + 10] = static_cast<std::uint8_t>(check >> 8);
+    frame[kIp + 11] = static_cast<std::uint8_t>(check);
+  }
+  return frame;
+}
+
 TEST_F(TunnelTest, FrameOverTheNetworkMtuIsDroppedNotEncapsulated) {
-  // Blue's MTU is 1450: an IP packet of 1450 bytes goes, one of 1451 not.
-  Bytes fits = udp4(vm1.mac, rb.mac, vm1.ip, rb.ip, 5000, 5000, Bytes(1450 - 28, 0x11));
-  Bytes too_big = udp4(vm1.mac, rb.mac, vm1.ip, rb.ip, 5000, 5000, Bytes(1451 - 28, 0x11));
+  // Blue's MTU is 1450: an IP packet of 1450 bytes goes, one of 1451 not
+  // (without DF: nothing to answer).
+  Bytes fits = to_rb(vm1, rb, 1450, false);
+  Bytes too_big = to_rb(vm1, rb, 1451, false);
+  ASSERT_TRUE(FrameView(too_big).ipv4()->checksum_ok);
 
   RunResult sent = run(vm1, fits);
   RunResult dropped = run(vm1, too_big);
@@ -196,9 +219,36 @@ TEST_F(TunnelTest, FrameOverTheNetworkMtuIsDroppedNotEncapsulated) {
   EXPECT_EQ(sent.retval, TC_ACT_REDIRECT);
   expect_vxlan(sent.out, kVtepB, 1001, fits);
   EXPECT_EQ(dropped.retval, TC_ACT_SHOT);
-  EXPECT_EQ(dropped.out, too_big);
   EXPECT_EQ(counts(), (Counts{{{vm1.device, "forward-vtep"}, 1}, {{vm1.device, "drop-mtu"}, 1}}));
   EXPECT_EQ(vtep_counts(), (VtepCounts{{{"B", "egress"}, 1}}));
+}
+
+TEST_F(TunnelTest, DontFragmentPacketOverTheMtuIsAnsweredWithTheNetworksMtu) {
+  Bytes too_big = to_rb(vm1, rb, 1451, true);
+
+  RunResult result = run(vm1, too_big);
+
+  // ICMP "fragmentation needed" back to vm1, as if from rb, quoting the packet.
+  EXPECT_EQ(result.retval, TC_ACT_REDIRECT);
+  FrameView answer(result.out);
+  EXPECT_EQ(answer.dst(), vm1.mac);
+  EXPECT_EQ(answer.src(), rb.mac);
+  auto ip = answer.ipv4();
+  ASSERT_TRUE(ip);
+  EXPECT_EQ(ip->protocol, kIpProtoIcmp);
+  EXPECT_EQ(ip->src, rb.ip);
+  EXPECT_EQ(ip->dst, vm1.ip);
+  EXPECT_TRUE(ip->checksum_ok);
+  EXPECT_EQ(ip->total_length, result.out.size() - 14);
+  auto icmp = answer.l3().subspan(20);
+  ASSERT_GE(icmp.size(), 8u + 28);
+  EXPECT_EQ(icmp[0], kIcmpDestUnreach);
+  EXPECT_EQ(icmp[1], 4); // fragmentation needed and DF set
+  EXPECT_EQ(icmp[6] << 8 | icmp[7], 1450);
+  EXPECT_EQ(checksum_fold(checksum_add(0, icmp)), 0xffff);
+  EXPECT_TRUE(std::equal(icmp.begin() + 8, icmp.begin() + 8 + 28, too_big.begin() + 14));
+  EXPECT_EQ(counts(), (Counts{{{vm1.device, "drop-mtu"}, 1}, {{vm1.device, "mtu-icmp-sent"}, 1}}));
+  EXPECT_TRUE(vtep_counts().empty());
 }
 
 TEST_F(TunnelTest, SendersEgressGroupsApplyBeforeEncapsulation) {
