@@ -51,13 +51,20 @@ std::optional<Device> NetlinkDevices::find(int ifindex) const {
 
 namespace weft {
 
-namespace {
-
-void write_sysctl(const std::string& path, const char* value) {
-  std::ofstream(path) << value;
+std::string read_sysctl(const std::string& path) {
+  std::ifstream in(path);
+  std::string value;
+  std::getline(in, value);
+  return value;
 }
 
-} // namespace
+void write_sysctl(const std::string& path, const std::string& value) {
+  std::ofstream out(path);
+  out << value << "\n";
+  out.close();
+  if (!out)
+    throw std::runtime_error("write " + value + " to " + path);
+}
 
 void NetlinkDevices::add_gro_device(const std::string& name) {
   if (!find(name)) {

@@ -10,6 +10,11 @@ struct nl_sock;
 
 namespace weft {
 
+// A sysctl of the current namespace under /proc/sys: its value without the
+// newline ("" when it cannot be read), and writing one (throws).
+std::string read_sysctl(const std::string& path);
+void write_sysctl(const std::string& path, const std::string& value);
+
 // The node's GRO device (add_gro_device), made by `weft node install --uplink`.
 inline constexpr const char* kGroDevice = "weft-gro";
 

@@ -36,9 +36,10 @@ public:
       make_veth(kUplink);
       shell("ip link set " + kUplink + " address " + text(kUplinkMac));
       shell("ip addr add " + text(kTunnelIp) + "/24 dev " + kUplink);
-      // bpf_fib_lookup answers FWD_DISABLED on a device that does not
-      // forward, even for BPF_FIB_LOOKUP_OUTPUT (DESIGN.md §5).
-      shell("sysctl -w net.ipv4.conf." + kUplink + ".forwarding=1");
+      // The datapath asks the FIB as from lo, where bpf_fib_lookup wants
+      // forwarding on; `weft node install` turns it on there, not on the
+      // uplink (bpf/lib/encap.h).
+      shell("sysctl -qw net.ipv4.conf.lo.forwarding=1");
       for (const Vtep* vtep : {&kVtepB, &kVtepC, &kStrangerVtep})
         neighbour(vtep->ip, vtep->next_hop_mac);
       neighbour(ipv4("192.0.2.254"), kVtepE.next_hop_mac);
