@@ -4,10 +4,10 @@
 //
 // In the tests' private network namespace (PrivateNetwork), devices named
 // wprog*: the uplink wprogul (this node's tunnel IP, 192.0.2.1/24, with
-// forwarding on for lo as node install does, permanent neighbour entries for the other nodes' VTEPs and
-// a gateway to a routed one), the physnet device wprogph of the vlan network and wprogfl
-// of the flat one; each a veth whose peer (…p) stands for the wire. They are
-// made once and removed at exit; the namespace goes with the process.
+// forwarding on for lo as node install does, permanent neighbour entries for the other nodes' VTEPs
+// and a gateway to a routed one), the physnet device wprogph of the vlan network and wprogfl of the
+// flat one; each a veth whose peer (…p) stands for the wire. They are made once and removed at
+// exit; the namespace goes with the process.
 //
 // Other nodes' ports of the blue network (VNI 1001) sit behind VTEP B and C
 // (the flood list's), D (no neighbour yet) and E (behind a router); red
