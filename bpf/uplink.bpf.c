@@ -100,8 +100,11 @@ static __always_inline int wire_segment(struct __sk_buff* skb, const struct weft
     if (!found)
       return -WEFT_DROP_UNKNOWN_VLAN;
     *net_id = *found;
+    /* Popping the tag lifts a second one from the frame into the metadata. */
     if (bpf_skb_vlan_pop(skb))
       return -WEFT_DROP_MALFORMED;
+    if (skb->vlan_present)
+      return -WEFT_DROP_TAGGED_INSIDE;
   } else if (skb->ifindex == cfg->uplink_ifindex && pkt->proto == ETH_P_IP &&
              (ip = parse_ipv4(pkt)) && ip->daddr == cfg->tunnel_ip && (udp = parse_udp4(pkt, ip)) &&
              udp->dest == bpf_htons(WEFT_VXLAN_PORT)) {

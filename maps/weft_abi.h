@@ -132,6 +132,9 @@ struct weft_node_config {
 };
 /* Ports are attached with clsact/cls_bpf rather than tcx (kernels before 6.6). */
 #define WEFT_CONFIG_ATTACH_TC (1u << 0)
+/* Install turned forwarding on for lo (the datapath's FIB lookups need it);
+ * uninstall turns it off again. */
+#define WEFT_CONFIG_LO_FORWARDING (1u << 1)
 
 /* Network types, as Neutron's provider:network_type. */
 enum weft_net_type {
@@ -167,6 +170,9 @@ struct weft_port {
    * 0 = no groups, so only the fixed infrastructure traffic passes.
    */
   __u32 policy;
+  /* Its first fixed IPv4 address (0: none): a frame from it with the port's
+   * own MAC needs no anti-spoofing lookup. */
+  __be32 ip4;
 };
 
 /* WEFT_MAP_FDB: HASH. Where a MAC of a network lives. */

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what weft needs to build, test and run its lab on Debian 12.
 # Safe to run again: apt-get skips what is already there.
-#   --ci   also what CI's own checks need: a fresh Debian 12 root to build in
-#          (mmdebstrap), Debian 12's 6.1 kernel booted in qemu to load every
-#          BPF object on its verifier (qemu, busybox), and clang-format and
-#          clang-tidy for scripts/lint.sh.
-#   --bench  also the plot of bench/neutron_compare.py (python3-matplotlib).
-#          Its traffic and Neutron's security groups (iperf3, iptables) are
-#          in the default set: ctest bench_neutron_smoke runs the benchmark.
+#   --tests  also what some tests need beyond the build: vagrant,
+#            vagrant-libvirt and shellcheck for the vagrant/ lab's checks
+#            (ctest vagrant_validate), iperf3 for the e2e throughput checks,
+#            iperf3 and iptables for the benchmark's smoke run (ctest
+#            bench_neutron_smoke: Neutron's security groups are iptables)
+#   --ci     --tests, and what CI's own checks need: a fresh Debian 12 root
+#            to build in (mmdebstrap), Debian 12's 6.1 kernel booted in qemu
+#            to load every BPF object on its verifier (qemu, busybox), and
+#            clang-format and clang-tidy for scripts/lint.sh
+#   --bench  iperf3, iptables and python3-matplotlib (the plot) for
+#            bench/neutron_compare.py
 #   Flags combine.
 set -euo pipefail
 
@@ -17,14 +21,19 @@ packages=(
   libnl-3-dev libnl-route-3-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   iproute2 iputils-ping netcat-openbsd python3 util-linux
-  iperf3 iptables
 )
 for flag in "$@"; do
   case "$flag" in
-    --ci) packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
-      clang-format clang-tidy) ;;
-    --bench) packages+=(python3-matplotlib) ;;
-    *) echo "install-deps: unknown flag $flag (--ci, --bench)" >&2; exit 2 ;;
+  --ci)
+    packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
+      clang-format clang-tidy vagrant vagrant-libvirt shellcheck iperf3 iptables)
+    ;;
+  --tests) packages+=(vagrant vagrant-libvirt shellcheck iperf3 iptables) ;;
+  --bench) packages+=(iperf3 iptables python3-matplotlib) ;;
+  *)
+    echo "install-deps: unknown flag $flag (--tests, --ci, --bench)" >&2
+    exit 2
+    ;;
   esac
 done
 

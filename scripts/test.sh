@@ -8,6 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "weft tests: must run as root (BPF programs and network namespaces)" >&2
   exit 1
 fi
+bash scripts/install-deps.sh --tests
 bash scripts/build.sh
 if ! grep -qs " /sys/fs/bpf bpf " /proc/mounts; then
   mount -t bpf bpf /sys/fs/bpf

@@ -89,14 +89,14 @@ static long flood_one(__u32 index, void* data) {
 /* A frame bigger than its network's MTU cannot leave the node: the underlay
  * would lose it without a word. A GSO super-packet is judged by its
  * segments (IP and TCP headers without options, at least). */
-static __always_inline int over_mtu(struct __sk_buff* skb, const struct flow* f,
+static __always_inline int over_mtu(struct __sk_buff* skb, __u8 family,
                                     const struct weft_network* net) {
   __u32 l3 = skb->len - ETH_HLEN;
 
   if (!net->mtu)
     return 0;
   if (skb->gso_segs > 1)
-    l3 = skb->gso_size + (f->t.family == 6 ? 40 : 20) + 20;
+    l3 = skb->gso_size + (family == 6 ? 40 : 20) + 20;
   return l3 > net->mtu;
 }
 
@@ -125,15 +125,19 @@ static long flood_vtep(__u32 index, void* data) {
 
 /* The copies of a flooded frame for the other nodes: one per VTEP that
  * hosts ports of a vxlan network, or the frame itself on the provider
- * network's device. Returns how many went. */
+ * network's device, within the network's MTU. Returns how many went. */
 static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* list, __u32 net_id,
-                                   __u32 hash) {
+                                   __u32 hash, __u32 family) {
   struct vtep_flood_ctx ctx = {.skb = skb, .list = list, .hash = hash};
   struct weft_network* net = bpf_map_lookup_elem(&networks, &net_id);
   __u32 n;
 
   if (!skb || !list || !net)
     return 0;
+  if ((list->vtep_count || net->type != WEFT_NET_VXLAN) && over_mtu(skb, family, net)) {
+    count(skb->ifindex, WEFT_DROP_MTU, skb->len);
+    return 0;
+  }
   if (net->type != WEFT_NET_VXLAN) {
     if (!net->wire_ifindex || wire_tag(skb, net) < 0 ||
         bpf_clone_redirect(skb, net->wire_ifindex, 0) != 0)
@@ -174,7 +178,7 @@ static __always_inline int deliver_flood(struct __sk_buff* skb, const struct flo
   bpf_loop(n, flood_one, &ctx, 0);
   /* Last: the remote copies change the frame. */
   if (!from_wire)
-    ctx.sent += flood_remote(skb, ctx.list, net_id, hash);
+    ctx.sent += flood_remote(skb, ctx.list, net_id, hash, f->t.family);
   v->reason = ctx.sent ? WEFT_FWD_FLOOD : WEFT_DROP_NO_FLOOD_TARGET;
   return TC_ACT_SHOT;
 }
@@ -196,7 +200,7 @@ static __always_inline int deliver_remote(struct __sk_buff* skb, const struct fl
     if (ret < 0)
       return drop(v, -ret);
   }
-  if (over_mtu(skb, f, net)) {
+  if (over_mtu(skb, f->t.family, net)) {
     /* Dropped, and where it can be, answered so the sender learns the MTU. */
     __u32 len = skb->len;
 

@@ -88,18 +88,28 @@ static __always_inline void vxlan_outer_of(struct vxlan_outer* h,
   h->vxlan.vni = bpf_htonl(vni << 8);
 }
 
-/* The outer MACs and device towards `vtep`, from the kernel's tables: 0, or
- * the BPF_FIB_LKUP_RET_* that says why not. */
+/* Every namespace's loopback device. */
+#define LOOPBACK_IFINDEX 1
+
+/*
+ * The outer MACs and device towards `vtep`, from the kernel's tables: 0, or
+ * the BPF_FIB_LKUP_RET_* that says why not. The FIB is asked as for a
+ * packet the node sends (in from the loopback device, as the kernel's own
+ * output lookups are): bpf_fib_lookup wants forwarding on the device it is
+ * asked from, and on lo that changes nothing else, where on the uplink it
+ * would make the node route what the wire brings (node install turns it on
+ * for lo).
+ */
 static __always_inline long vtep_route(struct __sk_buff* skb, const struct weft_node_config* cfg,
                                        __be32 vtep, struct vxlan_outer* h, __u32* ifindex) {
   struct bpf_fib_lookup fib = {
       .family = 2 /* AF_INET */,
       .l4_protocol = IPPROTO_UDP,
-      .ifindex = cfg->uplink_ifindex,
+      .ifindex = LOOPBACK_IFINDEX,
       .ipv4_src = cfg->tunnel_ip,
       .ipv4_dst = vtep,
   };
-  long ret = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+  long ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 
   if (ret != BPF_FIB_LKUP_RET_SUCCESS)
     return ret ? ret : -1;

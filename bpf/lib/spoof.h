@@ -45,14 +45,17 @@ static __always_inline int check_arp_source(struct packet* pkt, __u32 ifindex) {
   return WEFT_OK;
 }
 
-static __always_inline int check_ipv4_source(struct packet* pkt, __u32 ifindex) {
+static __always_inline int check_ipv4_source(struct packet* pkt, const struct weft_port* port,
+                                             __u32 ifindex) {
   struct iphdr* ip = parse_ipv4(pkt);
   struct udphdr* udp;
 
   if (!ip)
     return -WEFT_DROP_MALFORMED;
   udp = parse_udp4(pkt, ip);
-  if (!is_dhcp_discover(ip, udp) && !ipv4_allowed(ifindex, pkt->eth->h_source, ip->saddr))
+  /* The port's own MAC and first address, the common case, need no lookup. */
+  if (!(port->ip4 && ip->saddr == port->ip4 && mac_equal(pkt->eth->h_source, port->mac)) &&
+      !is_dhcp_discover(ip, udp) && !ipv4_allowed(ifindex, pkt->eth->h_source, ip->saddr))
     return -WEFT_DROP_SPOOF_IP;
   if (udp && udp->source == bpf_htons(DHCP_SERVER_PORT) && udp->dest == bpf_htons(DHCP_CLIENT_PORT))
     return -WEFT_DROP_DHCP_SERVER;
@@ -156,7 +159,7 @@ static __always_inline int check_port_source(struct __sk_buff* skb, struct packe
   case ETH_P_ARP:
     return check_arp_source(pkt, ifindex);
   case ETH_P_IP:
-    return check_ipv4_source(pkt, ifindex);
+    return check_ipv4_source(pkt, port, ifindex);
   case ETH_P_IPV6:
     return check_ipv6_source(pkt, ifindex);
   }

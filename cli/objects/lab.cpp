@@ -1,5 +1,6 @@
-// `weft lab up|plug|status|down|state|topology`: a lab of nodes and VMs in
-// network namespaces, from a topology (loader/lab/), the demo's by default.
+// `weft lab up|plug|status|down|state|topology`: a lab of nodes, VMs and
+// physical hosts in network namespaces, from a topology (loader/lab/), the
+// demo's by default.
 #include <iostream>
 
 #include "cli/command.hpp"
@@ -33,7 +34,16 @@ void print_matrix(const json& status) {
   json rows = json::array();
   for (const auto& cell : status["matrix"])
     rows.push_back(cell);
-  print_table(rows, {field("FROM", "from"), field("TO", "to"), field("ADDRESS", "address"),
+  // A VM's node, or a physical host's physnet.
+  auto place = [](const char* end) {
+    std::string node = std::string(end) + "_node", physnet = std::string(end) + "_physnet";
+    return [node, physnet](const json& cell) {
+      return cell.contains(physnet) ? "host on " + cell[physnet].get<std::string>()
+                                    : text(cell.value(node, json()));
+    };
+  };
+  print_table(rows, {field("FROM", "from"), Column{"FROM_NODE", place("from")}, field("TO", "to"),
+                     Column{"TO_NODE", place("to")}, field("ADDRESS", "address"),
                      field("EXPECTED", "expected"), field("MEASURED", "measured"),
                      field("RESULT", "result"), field("ECHO_REACHED", "echo_reached")});
   int mismatches = 0, skipped = 0;
@@ -63,15 +73,18 @@ void register_lab(Command& cmd) {
   const Globals& g = cmd.globals;
   CLI::App* lab = cmd.object(
       "lab", "a lab of nodes and VMs in network namespaces, built from a topology: nodes (each a "
-             "namespace), VMs (each bound to a node by its Neutron port) and the Neutron document "
-             "(`weft lab topology` prints the demo's; the format is in loader/lab/topology.hpp)");
+             "namespace) joined by an underlay switch and a provider switch, VMs (each bound to a "
+             "node by its Neutron port), physical hosts on the provider switch and the Neutron "
+             "document (`weft lab topology` prints the demo's; the format is in "
+             "loader/lab/topology.hpp)");
   auto& prefix = cmd.store.add<std::string>("weftlab");
   lab->add_option("--prefix", prefix, "every namespace of the lab is named <prefix>-<name>")
       ->capture_default_str();
   auto& up_file = cmd.store.add<std::string>();
   cmd.verb(lab, "up",
-           "build a topology (default: the demo's one node, two tenants, four VMs): namespaces, "
-           "VMs, install and apply on every node, then measure",
+           "build a topology (default: the demo's three nodes, two tenants and a provider "
+           "network with a physical host): namespaces, switches, VMs, install and apply on "
+           "every node, then measure",
            [&g, &prefix, &up_file] {
              json out = lab_up(lab_options(g, prefix), topology_of(up_file));
              if (g.format.json)
@@ -110,7 +123,8 @@ void register_lab(Command& cmd) {
   plug->add_flag("--dry-run", plug_dry, "say what would be made, make nothing");
   cmd.verb(lab, "status",
            "measure the connectivity matrix of the lab up built with real traffic (expected "
-           "reachable: same network and same node)",
+           "reachable: same network, both up, and the underlay or provider switch carries it "
+           "between their nodes)",
            [&g, &prefix] {
              json out = lab_status(lab_options(g, prefix));
              if (g.format.json)

@@ -83,6 +83,35 @@ std::unique_ptr<Attacher> KernelDatapath::attacher(const std::string& name, Atta
   return std::make_unique<KernelAttacher>(layout_, mode, std::move(prog));
 }
 
+namespace {
+
+// The datapath asks the FIB for the way to a VTEP as if from lo (see
+// bpf/lib/encap.h), which needs forwarding on there.
+const char* kLoopbackForwarding = "/proc/sys/net/ipv4/conf/lo/forwarding";
+
+} // namespace
+
+InstallResult Installation::install(const InstallOptions& options) {
+  InstallOptions opts = options;
+  bool turn_on = opts.uplink && read_sysctl(kLoopbackForwarding) == "0";
+  opts.sets_loopback_forwarding = turn_on;
+  InstallResult result = installer_.install(opts);
+  if (turn_on)
+    write_sysctl(kLoopbackForwarding, "1");
+  if (installer_.status().uplink_ifindex)
+    devices_.add_gro_device(kGroDevice);
+  return result;
+}
+
+int Installation::uninstall() {
+  bool undo = installer_.status().set_loopback_forwarding;
+  int removed = installer_.uninstall();
+  devices_.remove_device(kGroDevice);
+  if (undo)
+    write_sysctl(kLoopbackForwarding, "0");
+  return removed;
+}
+
 int KernelDatapath::remove_pins() {
   maps_.clear();
   // tcx links go with their pins.

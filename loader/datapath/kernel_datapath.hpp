@@ -44,8 +44,10 @@ public:
       : layout_(layout), datapath_(layout), records_(layout.record()),
         installer_(layout.node, datapath_, devices_, records_) {}
 
-  InstallResult install(const InstallOptions& options) { return installer_.install(options); }
-  int uninstall() { return installer_.uninstall(); }
+  // The node's datapath, and with an uplink its GRO device (NetlinkDevices).
+  InstallResult install(const InstallOptions& options);
+  // Everything install made, the GRO device too.
+  int uninstall();
   NodeStatus status() const { return installer_.status(); }
   bool installed() const { return installer_.installed(); }
   void require_installed() const { installer_.require_installed(); }

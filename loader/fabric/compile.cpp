@@ -251,6 +251,9 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
                   (policies.is_stateful(port.id) ? WEFT_PORT_STATEFUL : 0u);
     copy_mac(value.mac, port.mac_address);
     value.policy = policies.policy_of(port.id);
+    for (const auto& fixed : port.fixed_ips)
+      if (fixed.ip_address.is_v4() && !value.ip4)
+        value.ip4 = fixed.ip_address.v4_be();
     out.put(WEFT_MAP_PORTS, ifindex, value);
 
     weft_fdb_key fdb_key{};

@@ -75,6 +75,9 @@ weft_node_config plan_install(const InstallOptions& options, const InstallContex
     config.uplink_ifindex = static_cast<std::uint32_t>(*context.uplink_ifindex);
   }
 
+  if (options.sets_loopback_forwarding)
+    config.flags |= WEFT_CONFIG_LO_FORWARDING;
+
   if (options.ct_max && previous && previous->ct_max && *options.ct_max != previous->ct_max)
     throw std::runtime_error("node " + context.node + " has a conntrack table of " +
                              std::to_string(previous->ct_max) +
@@ -326,6 +329,7 @@ NodeStatus Installer::status() const {
   s.ct_max = pinned->ct_max;
   s.ct_network_max = pinned->ct_network_max;
   s.sg_generation = pinned->sg_generation;
+  s.set_loopback_forwarding = (pinned->flags & WEFT_CONFIG_LO_FORWARDING) != 0;
   s.physnets = physnets();
   auto attach = attacher();
   for (const auto& dev : port_devices())

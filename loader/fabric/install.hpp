@@ -34,6 +34,9 @@ struct InstallOptions {
   std::optional<AttachMode> attach_mode;       // default: tcx where the kernel has it
   std::optional<std::uint32_t> ct_max;         // conntrack entries; fixed once installed
   std::optional<std::uint32_t> ct_network_max; // established entries of one network
+  // The installer (system side) turns forwarding on for lo, for the
+  // datapath's FIB lookups, and records it so that uninstall undoes it.
+  bool sets_loopback_forwarding = false;
 };
 
 inline constexpr std::uint32_t kDefaultCtMax = 65536;
@@ -78,6 +81,7 @@ struct NodeStatus {
   std::uint32_t ct_max = 0;
   std::uint32_t ct_network_max = 0;
   std::uint32_t sg_generation = 0;
+  bool set_loopback_forwarding = false; // install turned forwarding on for lo
   std::vector<std::string> maps;
   std::vector<Attachment> attachments;
 };

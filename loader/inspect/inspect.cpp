@@ -129,6 +129,7 @@ json inspect_node(Session& session) {
   out["attach_mode"] = to_string(s.attach_mode);
   out["tunnel_ip"] = s.tunnel_ip ? json(s.tunnel_ip->str()) : json(nullptr);
   out["uplink"] = s.uplink.empty() ? json(nullptr) : json(s.uplink);
+  out["loopback_forwarding_set"] = s.set_loopback_forwarding;
   json physnets = json::array();
   for (const auto& p : s.physnets)
     physnets.push_back({{"physnet", p.name}, {"device", p.device}, {"ifindex", p.ifindex}});

@@ -19,21 +19,24 @@ struct LabOptions {
 };
 
 // Each returns what it did as JSON and throws on failure.
-// Builds the whole topology: namespaces, VMs, install and apply on every
+// Builds the whole topology: namespaces, switches, VMs and physical hosts,
+// install (with uplink, tunnel IP and physnet mappings) and apply on every
 // node, then measures (after removing a lab of the same prefix, and
 // cleaning up what it made when it fails). Remembers the topology for
 // status and down.
 nlohmann::json lab_up(const LabOptions& options, const Topology& topology);
-// Makes the namespaces and VMs of the topology (a fragment of the lab's) that
-// are not there yet; installs and applies nothing. Adds the fragment's nodes
-// and VMs to the lab's record, so that down uninstalls those nodes (refused,
+// Makes the namespaces, switch wiring, VMs and physical hosts of the
+// topology (a fragment of the lab's) that are not there yet; installs and applies nothing. Adds the
+// fragment's nodes and VMs to the lab's record, so that down uninstalls those nodes (refused,
 // before anything is made, when the fragment does not fit the record). With
 // dry_run, says what it would make and makes and records nothing.
 nlohmann::json lab_plug(const LabOptions& options, const Topology& topology, bool dry_run);
 // Uninstalls the recorded nodes, removes every namespace of the prefix and
 // forgets the record.
 nlohmann::json lab_down(const LabOptions& options);
-// Measures the connectivity matrix with real traffic: {"matrix": [...], "ok": bool}.
+// Measures the connectivity matrix of VMs and physical hosts with real
+// traffic against what Topology::expect_reachable says:
+// {"nodes": [...], "matrix": [...], "ok": bool, …}.
 nlohmann::json lab_status(const LabOptions& options);
 // The topology `lab up` built under this prefix, or the embedded one.
 Topology lab_topology(const LabOptions& options);

@@ -336,10 +336,14 @@ class Cli(w.LabTestMixin, unittest.TestCase):
                 self.assertNoHex(row, name)
 
         fdb = lab.weft_ok("map", "dump", "fdb")
-        self.assertEqual({r["key"]["mac"] for r in fdb}, {"fa:16:3e:c1:00:01", "fa:16:3e:c1:00:02"})
+        # The local ports by their device, the other node's port behind its VTEP (l2pop).
+        self.assertEqual({r["key"]["mac"]: r["value"]["vtep"] for r in fdb},
+                         {"fa:16:3e:c1:00:01": None, "fa:16:3e:c1:00:02": None,
+                          "fa:16:3e:c1:00:09": "172.31.0.2"})
         for row in fdb:
             self.assertRegex(row["key"]["mac"], MAC_RE)
             self.assertIsInstance(row["value"]["ifindex"], int)
+            self.assertEqual(row["value"]["ifindex"] == 0, row["value"]["vtep"] is not None, row)
         arp_rows = lab.weft_ok("map", "dump", "arp")
         for row in arp_rows:
             self.assertTrue(is_ipv4(row["key"]["ip"]), row)

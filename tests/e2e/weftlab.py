@@ -509,8 +509,9 @@ def _agent_main(argv):
 
 
 class Capture:
-    """A capture running in a VM namespace: start(), then stop(window) once the
-    frames are sent, then result()."""
+    """A capture running in a VM namespace (or on any device of any namespace:
+    an Endpoint): start(), then stop(window) once the frames are sent, then
+    result()."""
 
     def __init__(self, vm, until=None):
         self.vm = vm
@@ -520,8 +521,8 @@ class Capture:
 
     def start(self):
         self.proc = subprocess.Popen(
-            in_ns(self.vm.ns, PYTHON, os.path.abspath(__file__), "capture", "eth0",
-                  self.until.hex() if self.until else ""),
+            in_ns(self.vm.ns, PYTHON, os.path.abspath(__file__), "capture",
+                  getattr(self.vm, "iface", "eth0"), self.until.hex() if self.until else ""),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         return self
 
@@ -573,6 +574,20 @@ def capture_during(vms, action, window=0.8, until=None):
             if capture.proc is not None:
                 capture.result()
     return captures
+
+
+class Endpoint:
+    """A device of a namespace that is no VM (a switch's port, a node's
+    uplink), to capture on or send from like a VM's eth0."""
+
+    def __init__(self, name, ns, iface):
+        self.name = name
+        self.ns = ns
+        self.iface = iface
+
+    def send(self, *frames):
+        run(in_ns(self.ns, PYTHON, os.path.abspath(__file__), "send", self.iface,
+                  *[f.hex() for f in frames]))
 
 
 class Vm:

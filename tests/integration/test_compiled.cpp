@@ -219,8 +219,10 @@ TEST_F(CompiledTest, EachFrameMeetsTheVerdictTheDocumentGivesIt) {
        TC_ACT_SHOT, &a2, WEFT_DROP_SPOOF_IP},
       {"a1 is not in a2's default group", &a1, ping(a1, a2.mac, a2.ip), TC_ACT_SHOT, &a2,
        WEFT_DROP_SG_INGRESS},
+      // red is a vlan network: a MAC it does not know would be outside the
+      // fabric, on its physnet, which this node does not map.
       {"red's b1 cannot reach blue's a2", &b1, ping(b1, a2.mac, a2.ip), TC_ACT_SHOT, &b1,
-       WEFT_DROP_UNKNOWN_UNICAST},
+       WEFT_DROP_NO_PHYSNET},
       {"a port of another node has no local device", &a1, ping(a1, a9_mac, a9_ip), TC_ACT_SHOT, &a1,
        WEFT_DROP_UNKNOWN_UNICAST},
   };

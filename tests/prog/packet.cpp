@@ -17,6 +17,7 @@ constexpr std::size_t kIpv4HeaderLen = 20;
 constexpr std::size_t kIpv6HeaderLen = 40;
 constexpr std::size_t kUdpHeaderLen = 8;
 constexpr std::size_t kTcpHeaderLen = 20;
+constexpr std::size_t kVxlanHeaderLen = 8;
 constexpr std::size_t kL4ChecksumOffsetUdp = 6;
 constexpr std::size_t kL4ChecksumOffsetTcp = 16;
 constexpr std::size_t kL4ChecksumOffsetIcmp = 2;
@@ -212,6 +213,11 @@ PacketBuilder& PacketBuilder::icmpv6(std::uint8_t type, std::uint8_t code, Bytes
   return *this;
 }
 
+PacketBuilder& PacketBuilder::vxlan(std::uint32_t vni, std::uint8_t flags) {
+  layers_.emplace_back(Vxlan{vni, flags});
+  return *this;
+}
+
 PacketBuilder& PacketBuilder::payload(Bytes bytes) {
   layers_.emplace_back(Payload{std::move(bytes)});
   return *this;
@@ -331,6 +337,8 @@ Bytes PacketBuilder::encode(std::size_t index, const Bytes& inner) const {
     put16(out, static_cast<std::uint16_t>(kUdpHeaderLen + inner.size()));
     put16(out, 0);
     out = concat(std::move(out), inner);
+    if (next && std::holds_alternative<Vxlan>(*next))
+      return out;
     std::uint16_t sum = l4_checksum(enclosing_ip(), kIpProtoUdp, out);
     patch16(out, kL4ChecksumOffsetUdp, sum == 0 ? 0xffff : sum); // 0 means "none"
     return out;
@@ -367,6 +375,12 @@ Bytes PacketBuilder::encode(std::size_t index, const Bytes& inner) const {
     out = concat(std::move(out), inner);
     patch16(out, kL4ChecksumOffsetIcmp, l4_checksum(enclosing_ip(), kIpProtoIcmpv6, out));
     return out;
+  }
+  if (const auto* vx = std::get_if<Vxlan>(&layer)) {
+    put8(out, vx->flags);
+    put_zeros(out, 3);
+    put32(out, vx->vni << 8);
+    return concat(std::move(out), inner);
   }
   const auto& raw = std::get<Payload>(layer);
   return concat(raw.bytes, inner);
@@ -506,7 +520,10 @@ std::optional<Ipv4Header> FrameView::ipv4() const {
   ip.ihl = l3[0] & 0x0f;
   if (ip.ihl < 5 || l3.size() < ip.ihl * std::size_t{4})
     return std::nullopt;
+  ip.tos = l3[1];
   ip.total_length = get16(l3, 2);
+  ip.frag_off = get16(l3, 6);
+  ip.ttl = l3[8];
   ip.protocol = l3[9];
   ip.src = get_ipv4(l3, 12);
   ip.dst = get_ipv4(l3, 16);
@@ -553,6 +570,7 @@ std::optional<UdpHeader> FrameView::udp() const {
   udp.sport = get16(l4, 0);
   udp.dport = get16(l4, 2);
   udp.length = get16(l4, 4);
+  udp.checksum = get16(l4, 6);
   if (udp.length < kUdpHeaderLen || udp.length > l4.size())
     udp.checksum_ok = false;
   else if (zero_is_none && get16(l4, 6) == 0)
@@ -560,6 +578,22 @@ std::optional<UdpHeader> FrameView::udp() const {
   else
     udp.checksum_ok = checksum_fold(checksum_add(pseudo, l4.first(udp.length))) == 0xffff;
   return udp;
+}
+
+std::optional<VxlanHeader> FrameView::vxlan() const {
+  auto ip = ipv4();
+  auto udp = this->udp();
+  if (!ip || !udp || udp->dport != kVxlanPort)
+    return std::nullopt;
+  auto l4 = l3().subspan(ip->ihl * std::size_t{4});
+  if (l4.size() < kUdpHeaderLen + kVxlanHeaderLen)
+    return std::nullopt;
+  auto header = l4.subspan(kUdpHeaderLen);
+  VxlanHeader vx;
+  vx.flags = static_cast<std::uint32_t>(get16(header, 0)) << 16 | get16(header, 2);
+  vx.vni_word = static_cast<std::uint32_t>(get16(header, 4)) << 16 | get16(header, 6);
+  vx.inner = header.subspan(kVxlanHeaderLen);
+  return vx;
 }
 
 } // namespace weft::test

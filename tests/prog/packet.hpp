@@ -73,6 +73,10 @@ inline constexpr std::uint8_t kIcmpv6RouterAdvert = 134;
 inline constexpr std::uint8_t kIcmpv6NeighborSolicit = 135;
 inline constexpr std::uint8_t kIcmpv6NeighborAdvert = 136;
 
+// VXLAN (RFC 7348): its UDP port and the I flag (the VNI is valid).
+inline constexpr std::uint16_t kVxlanPort = 4789;
+inline constexpr std::uint8_t kVxlanFlagVni = 0x08;
+
 inline constexpr std::uint8_t kTcpFin = 0x01;
 inline constexpr std::uint8_t kTcpSyn = 0x02;
 inline constexpr std::uint8_t kTcpRst = 0x04;
@@ -103,6 +107,10 @@ public:
   PacketBuilder& icmp(std::uint8_t type, std::uint8_t code, std::uint32_t rest = 0);
   // `body` follows the 4-byte type/code/checksum header.
   PacketBuilder& icmpv6(std::uint8_t type, std::uint8_t code, Bytes body = {});
+  // A VXLAN header; the layers after it are the inner frame (from its .eth()).
+  // The UDP layer before it carries checksum 0, as VXLAN over IPv4 is sent
+  // (RFC 7348) by the kernel's vxlan device and by weft.
+  PacketBuilder& vxlan(std::uint32_t vni, std::uint8_t flags = kVxlanFlagVni);
   // Bytes after the last header.
   PacketBuilder& payload(Bytes bytes);
 
@@ -157,11 +165,15 @@ private:
     std::uint8_t code;
     Bytes body;
   };
+  struct Vxlan {
+    std::uint32_t vni;
+    std::uint8_t flags;
+  };
   struct Payload {
     Bytes bytes;
   };
-  using Layer =
-      std::variant<Eth, Vlan, Arp, Ipv4, Ipv6, Ipv6HopByHop, Udp, Tcp, Icmp, Icmpv6, Payload>;
+  using Layer = std::variant<Eth, Vlan, Arp, Ipv4, Ipv6, Ipv6HopByHop, Udp, Tcp, Icmp, Icmpv6,
+                             Vxlan, Payload>;
 
   static std::uint16_t ethertype_of(const Layer* next);
   static std::uint8_t ip_protocol_of(const Layer* next);
@@ -197,7 +209,10 @@ struct ArpMessage {
 
 struct Ipv4Header {
   std::uint8_t ihl;
+  std::uint8_t tos;
   std::uint16_t total_length;
+  std::uint16_t frag_off; // flags (0x4000 DF, 0x2000 MF) and fragment offset
+  std::uint8_t ttl;
   std::uint8_t protocol;
   Ipv4Address src;
   Ipv4Address dst;
@@ -215,7 +230,18 @@ struct UdpHeader {
   std::uint16_t sport;
   std::uint16_t dport;
   std::uint16_t length;
-  bool checksum_ok; // with the enclosing IP's pseudo-header; 0 counts as ok over IPv4
+  std::uint16_t checksum; // as sent; 0 over IPv4: none
+  bool checksum_ok;       // with the enclosing IP's pseudo-header; 0 counts as ok over IPv4
+};
+
+// The two 32-bit words of a VXLAN header as they read in network order: the
+// flags word is the I flag (0x08000000) and reserved bits, the VNI word the
+// VNI << 8 and a reserved byte.
+struct VxlanHeader {
+  std::uint32_t flags;
+  std::uint32_t vni_word;
+  std::uint32_t vni() const { return vni_word >> 8; }
+  std::span<const std::uint8_t> inner; // the encapsulated frame
 };
 
 // Read-only view of a frame: every accessor returns nothing when the frame is
@@ -238,6 +264,8 @@ public:
   std::optional<Ipv4Header> ipv4() const;
   std::optional<Ipv6Header> ipv6() const;
   std::optional<UdpHeader> udp() const;
+  // The VXLAN header of a UDP datagram to kVxlanPort, and the frame inside.
+  std::optional<VxlanHeader> vxlan() const;
 
 private:
   std::size_t l3_offset() const;

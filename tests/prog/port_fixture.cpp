@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,12 +30,6 @@ void write_file(const std::string& path, const std::string& text) {
   file << text;
   if (!file.flush())
     throw std::runtime_error("cannot write " + path);
-}
-
-void shell(const std::string& command) {
-  int status = std::system((command + " >/dev/null 2>&1").c_str());
-  if (status != 0)
-    throw std::runtime_error("failed (" + std::to_string(status) + "): " + command);
 }
 
 // Nothing is pinned by these tests, but bpffs is where weft lives: mount it
@@ -67,6 +62,12 @@ constexpr const char* kReasonNames[] = {WEFT_REASONS(WEFT_REASON_TEXT)};
 #undef WEFT_REASON_TEXT
 
 } // namespace
+
+void shell(const std::string& command) {
+  int status = std::system((command + " >/dev/null 2>&1").c_str());
+  if (status != 0)
+    throw std::runtime_error("failed (" + std::to_string(status) + "): " + command);
+}
 
 std::string device_name(int index) {
   return "wtp" + std::to_string(index);
@@ -128,10 +129,25 @@ std::string ifname(std::uint32_t ifindex) {
 
 // --- Wire ------------------------------------------------------------------------
 
+std::vector<std::uint16_t> Received::vlan_ids() const {
+  std::vector<std::uint16_t> ids;
+  if (vlan_tci)
+    ids.push_back(*vlan_tci & 0x0fff);
+  for (std::uint16_t id : FrameView(frame).vlan_ids())
+    ids.push_back(id);
+  return ids;
+}
+
 Wire::Wire(const std::string& device) : ifindex_(if_nametoindex(device.c_str())) {
   fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
   if (fd_ < 0)
     throw std::runtime_error("AF_PACKET socket: " + std::string(std::strerror(errno)));
+  int on = 1;
+  if (setsockopt(fd_, SOL_PACKET, PACKET_AUXDATA, &on, sizeof on) != 0) {
+    int err = errno;
+    close(fd_);
+    throw std::runtime_error("PACKET_AUXDATA: " + std::string(std::strerror(err)));
+  }
   sockaddr_ll address{};
   address.sll_family = AF_PACKET;
   address.sll_protocol = htons(ETH_P_ALL);
@@ -163,20 +179,70 @@ bool Wire::receives(const Bytes& frame, std::chrono::milliseconds timeout) {
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    pollfd pfd{fd_, POLLIN, 0};
-    if (poll(&pfd, 1, static_cast<int>(std::max<long>(left.count(), 0))) <= 0)
+    auto received = next(std::max(left, std::chrono::milliseconds(0)));
+    if (!received)
       return false;
-    Bytes buffer(65536);
-    sockaddr_ll from{};
-    socklen_t from_len = sizeof from;
-    ssize_t n = recvfrom(fd_, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from),
-                         &from_len);
-    if (n < 0)
-      continue;
-    buffer.resize(static_cast<std::size_t>(n));
-    if (from.sll_pkttype != PACKET_OUTGOING && buffer == frame)
+    if (received->frame == frame)
       return true;
   }
+}
+
+std::optional<Received> Wire::next(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd pfd{fd_, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(std::max<long>(left.count(), 0))) <= 0)
+      return std::nullopt;
+    Received received;
+    received.frame.resize(65536);
+    sockaddr_ll from{};
+    iovec iov{received.frame.data(), received.frame.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(tpacket_auxdata))] = {};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(fd_, &msg, 0);
+    if (n < 0 || from.sll_pkttype == PACKET_OUTGOING)
+      continue;
+    received.frame.resize(static_cast<std::size_t>(n));
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA)
+        continue;
+      tpacket_auxdata aux{};
+      std::memcpy(&aux, CMSG_DATA(c), sizeof aux);
+      if (aux.tp_status & TP_STATUS_VLAN_VALID) {
+        received.vlan_tci = aux.tp_vlan_tci;
+        received.vlan_tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid : 0;
+      }
+    }
+    return received;
+  }
+}
+
+std::vector<Received> Wire::drain(std::chrono::milliseconds quiet) {
+  std::vector<Received> all;
+  while (auto received = next(quiet))
+    all.push_back(std::move(*received));
+  return all;
+}
+
+// --- TcxIngress ------------------------------------------------------------------
+
+TcxIngress::TcxIngress(const bpf_program* program, std::uint32_t ifindex) {
+  constexpr auto kTcxIngress = static_cast<bpf_attach_type>(46); // BPF_TCX_INGRESS
+  fd_ = bpf_link_create(bpf_program__fd(program), static_cast<int>(ifindex), kTcxIngress, nullptr);
+  if (fd_ < 0)
+    throw std::runtime_error("tcx attach to " + ifname(ifindex) + ": " + std::strerror(-fd_));
+}
+
+TcxIngress::~TcxIngress() {
+  close(fd_);
 }
 
 // --- the fixture -------------------------------------------------------------------
@@ -419,6 +485,16 @@ Counts PortProgTest::counts() const {
     all[{ifname(key.ifindex), reason_name(key.reason)}] = counter(key.ifindex, key.reason).packets;
   }
   return all;
+}
+
+Counts PortProgTest::wait_for(const Counts& expected) const {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  Counts now = counts();
+  while (now != expected && std::chrono::steady_clock::now() < deadline) {
+    usleep(10000);
+    now = counts();
+  }
+  return now;
 }
 
 weft_counter PortProgTest::counter(std::uint32_t ifindex, std::uint32_t reason) const {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <initializer_list>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,6 +41,9 @@ inline constexpr int kDeviceCount = 10;
 
 std::string device_name(int index);
 std::string peer_name(const std::string& device);
+
+// Runs a command (ip …) in the namespace; throws std::runtime_error if it fails.
+void shell(const std::string& command);
 
 // Set up once for the test binary (registered in port_fixture.cpp).
 class PrivateNetwork : public ::testing::Environment {
@@ -62,6 +66,16 @@ using Counts = std::map<std::pair<std::string, std::string>, std::uint64_t>;
 
 // --- sockets on the peers ----------------------------------------------------
 
+// A frame as an AF_PACKET socket receives it: the kernel takes the outer
+// 802.1Q/802.1ad tag off into metadata (PACKET_AUXDATA gives it back).
+struct Received {
+  Bytes frame;
+  std::optional<std::uint16_t> vlan_tci; // the tag in metadata, if any
+  std::uint16_t vlan_tpid = 0;
+  // The VLAN ids of its tags, outermost first: metadata, then those in the bytes.
+  std::vector<std::uint16_t> vlan_ids() const;
+};
+
 // An AF_PACKET socket on a device: what a VM behind that port would see, and
 // its way to send.
 class Wire {
@@ -74,9 +88,27 @@ public:
   void send(const Bytes& frame);
   // Whether `frame` arrives (byte for byte, incoming) within `timeout`.
   bool receives(const Bytes& frame, std::chrono::milliseconds timeout);
+  // The next incoming frame within `timeout`.
+  std::optional<Received> next(std::chrono::milliseconds timeout);
+  // Every incoming frame until none came for `quiet`.
+  std::vector<Received> drain(std::chrono::milliseconds quiet);
 
 private:
   unsigned ifindex_;
+  int fd_ = -1;
+};
+
+// A program attached with tcx to a device's ingress for the life of the
+// object: the kernel's real receive path, which BPF_PROG_TEST_RUN skips
+// (VLAN tags lifted into metadata, redirects executed).
+class TcxIngress {
+public:
+  TcxIngress(const bpf_program* program, std::uint32_t ifindex);
+  ~TcxIngress();
+  TcxIngress(const TcxIngress&) = delete;
+  TcxIngress& operator=(const TcxIngress&) = delete;
+
+private:
   int fd_ = -1;
 };
 
@@ -202,6 +234,9 @@ protected:
 
   // Every counter, packets summed over the CPUs.
   Counts counts() const;
+  // Polls the counters until they are `expected` or a second passed; the
+  // last ones read (for frames the kernel handles after a send returns).
+  Counts wait_for(const Counts& expected) const;
   weft_counter counter(std::uint32_t ifindex, std::uint32_t reason) const;
 
   static Counts one(const VmPort& port, weft_reason reason, std::uint64_t packets = 1) {

@@ -74,6 +74,10 @@ PortProgram::PortProgram(std::uint32_t ct_max) {
   maps_.ct = skel->maps.ct;
   maps_.ct_new = skel->maps.ct_new;
   maps_.ct_zones = skel->maps.ct_zones;
+  maps_.vteps = skel->maps.vteps;
+  maps_.vnis = skel->maps.vnis;
+  maps_.segments = skel->maps.segments;
+  maps_.vtep_stats = skel->maps.vtep_stats;
 }
 
 PortProgram::~PortProgram() = default;

@@ -32,6 +32,10 @@ struct PortMaps {
   bpf_map* ct_new = nullptr;
   bpf_map* ct_zones = nullptr;
   bpf_map* sg_hits = nullptr;
+  bpf_map* vteps = nullptr;
+  bpf_map* vnis = nullptr;
+  bpf_map* segments = nullptr;
+  bpf_map* vtep_stats = nullptr;
 };
 
 // The verdict of one BPF_PROG_TEST_RUN and the frame as the program left it.

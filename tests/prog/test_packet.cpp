@@ -161,6 +161,44 @@ TEST(PacketBuilder, RawEthertypeNeedsAType) {
   EXPECT_THROW(PacketBuilder().eth(kB, kA).udp(1, 2).build(), std::logic_error);
 }
 
+TEST(PacketBuilder, VxlanCarriesTheInnerFrameWithUdpChecksumZero) {
+  Bytes inner =
+      PacketBuilder().eth(kB, kA).ipv4(ipv4("10.0.0.1"), ipv4("10.0.0.2")).udp(5000, 5000).build();
+  Bytes outer = PacketBuilder()
+                    .eth(kA, kB)
+                    .ipv4(ipv4("192.0.2.2"), ipv4("192.0.2.1"))
+                    .udp(50000, kVxlanPort)
+                    .vxlan(0xabcdef)
+                    .payload(inner)
+                    .build();
+
+  ASSERT_EQ(outer.size(), 50 + inner.size());
+  FrameView view(outer);
+  auto ip = view.ipv4();
+  ASSERT_TRUE(ip);
+  EXPECT_EQ(ip->total_length, 36 + inner.size());
+  EXPECT_EQ(ip->frag_off, 0x4000);
+  EXPECT_EQ(ip->ttl, 64);
+  auto udp = view.udp();
+  ASSERT_TRUE(udp);
+  EXPECT_EQ(udp->length, 16 + inner.size());
+  EXPECT_EQ(udp->checksum, 0);
+  auto vx = view.vxlan();
+  ASSERT_TRUE(vx);
+  EXPECT_EQ(vx->flags, 0x08000000u);
+  EXPECT_EQ(vx->vni_word, 0xabcdef00u);
+  EXPECT_EQ(vx->vni(), 0xabcdefu);
+  EXPECT_EQ(Bytes(vx->inner.begin(), vx->inner.end()), inner);
+  // Not to the VXLAN port: not VXLAN.
+  Bytes plain = PacketBuilder()
+                    .eth(kA, kB)
+                    .ipv4(ipv4("192.0.2.2"), ipv4("192.0.2.1"))
+                    .udp(50000, 4790)
+                    .payload(Bytes(16, 0))
+                    .build();
+  EXPECT_FALSE(FrameView(plain).vxlan());
+}
+
 TEST(FrameView, ShortFramesHaveNothing) {
   Bytes runt(10, 0);
   FrameView view(runt);

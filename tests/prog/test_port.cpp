@@ -609,36 +609,7 @@ TEST_F(PortProgTest, ArpResponderServesPortsWithoutPortSecurity) {
 // The same program attached with tcx to a port device, fed by a frame sent
 // from the VM's side of the veth: what BPF_PROG_TEST_RUN cannot show is how
 // the kernel hands a frame to tc ingress.
-class TcxIngress {
-public:
-  TcxIngress(const bpf_program* program, std::uint32_t ifindex) {
-    constexpr auto kTcxIngress = static_cast<bpf_attach_type>(46); // BPF_TCX_INGRESS
-    fd_ =
-        bpf_link_create(bpf_program__fd(program), static_cast<int>(ifindex), kTcxIngress, nullptr);
-    if (fd_ < 0)
-      throw std::runtime_error("tcx attach: " + std::string(std::strerror(-fd_)));
-  }
-  ~TcxIngress() { close(fd_); }
-  TcxIngress(const TcxIngress&) = delete;
-  TcxIngress& operator=(const TcxIngress&) = delete;
-
-private:
-  int fd_ = -1;
-};
-
-class PortIngressTest : public PortProgTest {
-protected:
-  // Polls the counters until they are what is expected or a second passed.
-  Counts wait_for(const Counts& expected) {
-    auto deadline = std::chrono::steady_clock::now() + 1s;
-    Counts now = counts();
-    while (now != expected && std::chrono::steady_clock::now() < deadline) {
-      usleep(10000);
-      now = counts();
-    }
-    return now;
-  }
-};
+using PortIngressTest = PortProgTest;
 
 TEST_F(PortIngressTest, ArpRequestFromVmIsAnsweredOnTheWire) {
   TcxIngress attached(program_->program(), vm1.ifindex);
