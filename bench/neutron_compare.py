@@ -927,7 +927,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         description="weft against Neutron's linuxbridge datapath and the veth/bridge floor, "
         "cross-node, in one run (see the module docstring: %s)." % os.path.relpath(__file__, REPO),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog="Measures nothing timed as a test: it prints figures and ratios.")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 1 s per measurement, 2 rounds, rule counts 0 and 1000 "
                    "(each overridable)")
@@ -935,18 +935,20 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 5; quick 2)")
     p.add_argument("--rules", help="comma-separated filler rule counts "
                    "(default 0,1000,10000; quick 0,1000)")
-    p.add_argument("--modes", default="a,b,c", help="which set-ups: a weft, b neutron-lb, c floor")
-    p.add_argument("--metrics", default=",".join(METRICS), help="which metrics")
+    p.add_argument("--modes", default="a,b,c", help="which set-ups: a weft, b neutron-lb, c floor (default: %(default)s)")
+    p.add_argument("--metrics", default=",".join(METRICS), help="which metrics (default: %(default)s)")
     p.add_argument("--cpus", choices=sorted(CPU_PLACEMENT), default="same",
                    help="client and server both on CPU 0 (same), on CPUs 0 and 1 (split: "
                    "cross-CPU wake-ups dominate request/response), or where the scheduler "
-                   "puts them (none)")
+                   "puts them (none); default: %(default)s")
     p.add_argument("--iptables", choices=["auto", "nft", "legacy"], default="auto",
-                   help="iptables backend for (b): auto is what Debian's `iptables` points at")
+                   help="iptables backend for (b): auto (the default) is what Debian's `iptables` "
+                   "points at")
     p.add_argument("--prefix", default="wbench",
-                   help="prefix of every namespace and weft node (must start with wbench)")
+                   help="prefix of every namespace and weft node (must start with wbench; "
+                   "default: %(default)s)")
     p.add_argument("--out", default=os.path.join(REPO, "build", "neutron_compare"),
-                   help="directory for results.json and results.png")
+                   help="directory for results.json and results.png (default: build/neutron_compare)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--png", help="where to draw the plot (default: OUT/results.png)")
     p.add_argument("--replot", metavar="JSON",
@@ -954,9 +956,9 @@ def parse_args(argv):
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when a set-up passed no traffic or a measurement failed "
                    "(for the smoke test; figures are never judged)")
-    p.add_argument("--weft", default=os.path.join(REPO, "build", "weft"), help="the weft binary")
+    p.add_argument("--weft", default=os.path.join(REPO, "build", "weft"), help="the weft binary (default: build/weft)")
     p.add_argument("--net-tool", default=os.path.join(REPO, "build", "wbench_net"),
-                   help="the wbench_net binary (bench/net/wbench_net.c)")
+                   help="the wbench_net binary (bench/net/wbench_net.c; default: build/wbench_net)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print diagnostics (weft stats, iptables counters) when a set-up fails")
     args = p.parse_args(argv)
