@@ -290,8 +290,8 @@ class Fabric(unittest.TestCase):
     # --- the provider wire ----------------------------------------------------------
 
     def wire(self):
-        """The provider switch itself, as a host on the wire."""
-        return w.Endpoint("provider", PREFIX + "-provider", "br0")
+        """physnet1's bridge in the provider switch, as a host on that wire."""
+        return w.Endpoint("provider", PREFIX + "-provider", "br-physnet1")
 
     def test_a_tagged_frame_of_red_from_the_wire_reaches_its_port_untagged(self):
         r1 = self.vms["r1"]
