@@ -49,7 +49,8 @@ std::string provider_netns(const LabOptions& options) {
   return options.prefix + "-" + kProviderNamespace;
 }
 
-// The one bridge of each switch namespace.
+// The bridge of the underlay switch; the provider switch has one per
+// physnet (provider_bridge()), as physnets are separate wires.
 constexpr const char* kSwitchBridge = "br0";
 
 // A device name of at most 15 characters made from `text`: itself when it
@@ -78,6 +79,9 @@ std::string provider_port(const LabNode& node, std::size_t mapping) {
 }
 std::string provider_port(const LabHost& host) {
   return device_name("host-" + host.name);
+}
+std::string provider_bridge(const std::string& physnet) {
+  return device_name("br-" + physnet);
 }
 
 // Where `lab up` keeps the topology it built, for status and down.
@@ -217,23 +221,29 @@ bool link_exists(const std::string& netns, const std::string& device) {
 // and ports forward at once), no multicast snooping (every multicast floods,
 // as on a plain wire) and no VLAN filtering (the kernel here has none:
 // tagged frames pass as they are, which is what a trunk does).
-void create_switch(const LabOptions& options, const std::string& ns) {
-  create_namespace(options, ns);
-  ip({"-n", ns, "link", "add", kSwitchBridge, "type", "bridge", "stp_state", "0", "mcast_snooping",
-      "0"});
-  ip({"-n", ns, "link", "set", kSwitchBridge, "up"});
+void create_bridge(const std::string& ns, const std::string& bridge) {
+  if (run({"ip", "-n", ns, "link", "show", "dev", bridge}).status == 0)
+    return;
+  ip({"-n", ns, "link", "add", bridge, "type", "bridge", "stp_state", "0", "mcast_snooping", "0"});
+  ip({"-n", ns, "link", "set", bridge, "up"});
 }
 
-// A veth from switch `ns`, its end `port` a port of the bridge, to `device`
+void create_switch(const LabOptions& options, const std::string& ns, bool bridge = true) {
+  create_namespace(options, ns);
+  if (bridge)
+    create_bridge(ns, kSwitchBridge);
+}
+
+// A veth from switch `ns`, its end `port` a port of `bridge`, to `device`
 // in `peer_ns`; both ends up.
-void plug_into_switch(const std::string& ns, const std::string& port, const std::string& peer_ns,
-                      const std::string& device, unsigned mtu) {
+void plug_into_switch(const std::string& ns, const std::string& bridge, const std::string& port,
+                      const std::string& peer_ns, const std::string& device, unsigned mtu) {
   std::vector<std::string> add{"-n", ns, "link", "add", port};
   if (mtu)
     add.insert(add.end(), {"mtu", std::to_string(mtu)});
   add.insert(add.end(), {"type", "veth", "peer", "name", device, "netns", peer_ns});
   ip(add);
-  ip({"-n", ns, "link", "set", port, "master", kSwitchBridge, "up"});
+  ip({"-n", ns, "link", "set", port, "master", bridge, "up"});
   ip({"-n", peer_ns, "link", "set", device, "up"});
 }
 
@@ -244,7 +254,7 @@ void create_uplink(const LabOptions& options, const LabNode& node, const Underla
               address = node.tunnel_ip + "/" + std::to_string(underlay.prefixlen);
   say(options, "wiring node " + node.name + " to the underlay: " + node.uplink + " (" + ns + ") " +
                    address + " <-> " + underlay_port(node) + " (" + underlay_netns(options) + ")");
-  plug_into_switch(underlay_netns(options), underlay_port(node), ns, node.uplink, 0);
+  plug_into_switch(underlay_netns(options), kSwitchBridge, underlay_port(node), ns, node.uplink, 0);
   ip({"-n", ns, "addr", "add", address, "dev", node.uplink});
 }
 
@@ -256,7 +266,9 @@ void create_physnet_device(const LabOptions& options, const LabNode& node, std::
   say(options, "wiring node " + node.name + " to the provider switch: " + device + " (" + ns +
                    ") for " + physnet + " <-> " + provider_port(node, mapping) + " (" +
                    provider_netns(options) + ")");
-  plug_into_switch(provider_netns(options), provider_port(node, mapping), ns, device, 0);
+  create_bridge(provider_netns(options), provider_bridge(physnet));
+  plug_into_switch(provider_netns(options), provider_bridge(physnet), provider_port(node, mapping),
+                   ns, device, 0);
 }
 
 // A physical host: eth0 untagged on the provider switch.
@@ -266,7 +278,9 @@ void create_host(const LabOptions& options, const LabHost& host) {
   say(options, "plugging physical host " + host.name + " into the provider switch on " +
                    host.physnet + ": eth0 (" + ns + ") <-> " + provider_port(host) + ", " +
                    host.mac);
-  plug_into_switch(provider_netns(options), provider_port(host), ns, "eth0", host.mtu);
+  create_bridge(provider_netns(options), provider_bridge(host.physnet));
+  plug_into_switch(provider_netns(options), provider_bridge(host.physnet), provider_port(host), ns,
+                   "eth0", host.mtu);
   configure_eth0(ns, host, false);
 }
 
@@ -580,8 +594,9 @@ json plug(const LabOptions& options, const Topology& topology, bool dry_run) {
            [&] { create_uplink(options, node, *topology.underlay); });
   }
   if (topology.has_provider()) {
+    // One bridge per physnet, made with its first device.
     make_namespace(provider_netns(options),
-                   [&] { create_switch(options, provider_netns(options)); });
+                   [&] { create_switch(options, provider_netns(options), false); });
     for (const auto& node : topology.nodes)
       for (std::size_t m = 0; m < node.physical_interface_mappings.size(); ++m)
         wire(node_netns(options, node), node.physical_interface_mappings[m].second,

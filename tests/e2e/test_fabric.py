@@ -20,7 +20,6 @@ port of the network; ARP for remote ports on the underlay at all.
 Run as root: python3 tests/e2e/test_fabric.py (env WEFT = the weft binary).
 """
 
-import copy
 import json
 import os
 import shutil
@@ -97,7 +96,6 @@ class Fabric(unittest.TestCase):
         cls.addClassCleanup(shutil.rmtree, cls.state, True)
         cls.addClassCleanup(cls.weft, "-j", "lab", "--prefix", PREFIX, "down", check=False)
         topo, cls.ports = topology()
-        cls.document = topo["document"]
         path = os.path.join(cls.state, "topology.json")
         with open(path, "w") as f:
             json.dump(topo, f)
@@ -133,8 +131,9 @@ class Fabric(unittest.TestCase):
 
     @staticmethod
     def underlay_port(ns):
-        """The underlay switch's port to node `ns`: what crosses the wire."""
-        return w.Endpoint("wire-" + ns, PREFIX + "-underlay", ns)
+        """What node `ns` receives from the underlay, as it comes off the wire
+        (captures see a frame before tc ingress does)."""
+        return w.Endpoint("wire-" + ns, PREFIX + "-" + ns, "eth-underlay")
 
     @staticmethod
     def mac_of(ns, device):
@@ -212,11 +211,11 @@ class Fabric(unittest.TestCase):
     def test_arp_for_a_remote_port_is_answered_on_its_node_and_never_crosses(self):
         v1, v2 = self.vms["v1"], self.vms["v2"]
         frame, token = v1.arp_request(v2.ip)
-        caps = w.capture_during([v1, v2, self.underlay_port("n1"), self.underlay_port("n2")],
+        caps = w.capture_during([v1, v2, self.underlay_port("n2"), self.underlay_port("n3")],
                                 lambda: v1.send(frame))
         replies = [f.arp() for f in caps["v1"].result() if f.arp() and f.arp()[0] == 2]
         self.assertIn((2, v2.mac, v2.ip, v1.mac, v1.ip), replies)
-        for where in ("v2", "wire-n1", "wire-n2"):
+        for where in ("v2", "wire-n2", "wire-n3"):
             self.assertEqual(caps[where].with_token(token), [], where)
 
     def test_tenants_with_the_same_mac_and_ip_on_other_nodes_stay_apart(self):
@@ -291,8 +290,8 @@ class Fabric(unittest.TestCase):
     # --- the provider wire ----------------------------------------------------------
 
     def wire(self):
-        """The provider switch itself, as a host on the wire."""
-        return w.Endpoint("provider", PREFIX + "-provider", "br0")
+        """physnet1's bridge in the provider switch, as a host on that wire."""
+        return w.Endpoint("provider", PREFIX + "-provider", "br-physnet1")
 
     def test_a_tagged_frame_of_red_from_the_wire_reaches_its_port_untagged(self):
         r1 = self.vms["r1"]
@@ -396,7 +395,8 @@ class Fabric(unittest.TestCase):
         # Live migration: the VM's device moves to n3 (the VM keeps its end).
         w.run(["ip", "-n", PREFIX + "-n2", "link", "set", device, "netns", PREFIX + "-n3"])
         w.run(["ip", "-n", PREFIX + "-n3", "link", "set", device, "up"])
-        moved = copy.deepcopy(self.document)
+        # The document the lab applied: the topology's, with the nodes' VTEPs.
+        moved = json.loads(self.weft("lab", "--prefix", PREFIX, "state").stdout)
         for port in moved["ports"]:
             if port["id"] == self.ports["m"]["id"]:
                 port["binding:host_id"] = node_name("n3")

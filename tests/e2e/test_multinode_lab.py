@@ -136,9 +136,11 @@ class MultiNodeLab(unittest.TestCase):
                 if i != j:
                     w.run(w.in_ns(PREFIX + "-" + ns, "ping", "-n", "-q", "-c", "1", "-W", "2",
                                   tunnel_ip(j)))
-        # The switches are the lab's: one bridge each, no VLAN filtering.
-        for switch in ("underlay", "provider"):
-            w.run(["ip", "-n", PREFIX + "-" + switch, "link", "show", "dev", "br0"])
+        # The switches are the lab's: one bridge for the underlay, one per
+        # physnet in the provider switch (separate wires), no VLAN filtering.
+        for switch, bridge in (("underlay", "br0"), ("provider", "br-physnet1"),
+                               ("provider", "br-physnet2")):
+            w.run(["ip", "-n", PREFIX + "-" + switch, "link", "show", "dev", bridge])
 
     def test_nodes_are_installed_with_uplink_tunnel_ip_and_physnet_mappings(self):
         self.assertEqual([n["node"] for n in self.up["nodes"]], [node_name(n) for n in NODES])
