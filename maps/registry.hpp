@@ -114,7 +114,7 @@ inline std::vector<Spec> applied_in_order() {
 // a struct that changes size here must bump WEFT_ABI_VERSION.
 static_assert(sizeof(weft_node_config) == 40);
 static_assert(sizeof(weft_network) == 16);
-static_assert(sizeof(weft_port) == 24);
+static_assert(sizeof(weft_port) == 32);
 static_assert(sizeof(weft_fdb_key) == 12 && sizeof(weft_fdb_entry) == 8);
 static_assert(sizeof(weft_arp_key) == 8 && sizeof(weft_arp_entry) == 8);
 static_assert(sizeof(weft_spoof_v4_key) == 20 && sizeof(weft_spoof_v6_key) == 32);

@@ -173,6 +173,10 @@ struct weft_port {
   /* Its first fixed IPv4 address (0: none): a frame from it with the port's
    * own MAC needs no anti-spoofing lookup. */
   __be32 ip4;
+  /* Per direction and family, [direction * 2 + (family == 6)]: the policy's
+   * lowest-numbered rule there plus one when it admits every packet (any
+   * protocol, any remote), else 0: the rule lookups are skipped. */
+  __u16 allow_all[4];
 };
 
 /* WEFT_MAP_FDB: HASH. Where a MAC of a network lives. */

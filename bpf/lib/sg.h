@@ -17,6 +17,7 @@ struct sg_end {
   __u32 ifindex;
   __u32 flags; /* WEFT_PORT_* */
   __u32 policy;
+  __u16 allow_all[4]; /* weft_port.allow_all */
 };
 
 /* A packet's way through the fabric: from `src` to `dst` in network `zone`. */
@@ -33,6 +34,10 @@ static __always_inline void sg_end_of(struct sg_end* end, __u32 ifindex,
   end->ifindex = ifindex;
   end->flags = port ? port->flags : 0;
   end->policy = port ? port->policy : 0;
+  if (port)
+    __builtin_memcpy(end->allow_all, port->allow_all, sizeof(end->allow_all));
+  else
+    __builtin_memset(end->allow_all, 0, sizeof(end->allow_all));
 }
 
 static __always_inline int udp_ports(const struct flow* f, __u16 sport, __u16 dport) {
@@ -221,15 +226,30 @@ static __always_inline int ct_follow(const struct flow* f, struct ct_work* work,
 }
 
 /* The rules of the ends that are filtered, for a packet as it is. */
+/* Does the policy of `end` admit the packet in `direction`? A rule that
+ * admits every packet of the family, when it is the lowest-numbered there,
+ * decides without a lookup (and has its hit counted all the same). */
+static __always_inline int end_admits(const struct sg_end* end, __u8 direction,
+                                      const struct flow* f, int ports_unknown) {
+  __u32 index = (direction * 2 + (f->t.family == 6)) & 3;
+  __u16 rule = end->allow_all[index];
+
+  if (end->policy && rule) {
+    count_hit(end->policy, rule - 1);
+    return 1;
+  }
+  return sg_admits(end->policy, direction, &f->t, f->l4_key, ports_unknown);
+}
+
 static __always_inline int sg_rules(const struct flow* f, const struct sg_end* src, int check_src,
                                     const struct sg_end* dst, int check_dst, __u32* charge) {
   int ports_unknown = f->fragment == FRAG_LATER;
 
-  if (check_src && !sg_admits(src->policy, WEFT_DIR_EGRESS, &f->t, f->l4_key, ports_unknown)) {
+  if (check_src && !end_admits(src, WEFT_DIR_EGRESS, f, ports_unknown)) {
     *charge = src->ifindex;
     return -WEFT_DROP_SG_EGRESS;
   }
-  if (check_dst && !sg_admits(dst->policy, WEFT_DIR_INGRESS, &f->t, f->l4_key, ports_unknown)) {
+  if (check_dst && !end_admits(dst, WEFT_DIR_INGRESS, f, ports_unknown)) {
     *charge = dst->ifindex;
     return -WEFT_DROP_SG_INGRESS;
   }

@@ -254,6 +254,10 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
     for (const auto& fixed : port.fixed_ips)
       if (fixed.ip_address.is_v4() && !value.ip4)
         value.ip4 = fixed.ip_address.v4_be();
+    if (const CompiledPolicy* policy = policies.find(value.policy)) {
+      auto fast = allow_all_rules(*policy);
+      std::copy(fast.begin(), fast.end(), value.allow_all);
+    }
     out.put(WEFT_MAP_PORTS, ifindex, value);
 
     weft_fdb_key fdb_key{};

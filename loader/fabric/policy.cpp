@@ -397,6 +397,25 @@ SgMaps compile_sg_maps(const State& state, const Policies& policies) {
   return out;
 }
 
+std::array<std::uint16_t, 4> allow_all_rules(const CompiledPolicy& policy) {
+  std::array<std::uint16_t, 4> out{};
+  std::array<bool, 4> seen{};
+  for (std::uint32_t r = 0; r < policy.rules.size() && r < WEFT_SG_MAX_RULES; ++r) {
+    const SecurityGroupRule& rule = *policy.rules[r];
+    std::size_t index =
+        (direction_of(rule) == WEFT_DIR_EGRESS ? 2 : 0) + (family_of(rule) == 6 ? 1 : 0);
+    if (seen[index])
+      continue;
+    seen[index] = true; // only the lowest-numbered rule of the bucket can be the fast one
+    bool any_protocol = !rule.protocol || *rule.protocol == 0;
+    bool any_remote = !rule.remote_group_id && !rule.remote_address_group_id &&
+                      (!rule.remote_ip_prefix || rule.remote_ip_prefix->len == 0);
+    if (any_protocol && any_remote && !rule.port_range_min && !rule.port_range_max)
+      out[index] = static_cast<std::uint16_t>(r + 1);
+  }
+  return out;
+}
+
 weft_rule_set encode_rule_set(const std::vector<std::uint32_t>& rules) {
   return maps::rule_set(rules);
 }

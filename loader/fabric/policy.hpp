@@ -7,6 +7,7 @@
 // matches (DESIGN.md §4, NEUTRON.md).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -30,6 +31,14 @@ struct CompiledPolicy {
   std::vector<std::string> ports;              // the node's ports that use it, in document order
   bool stateful = true;                        // its groups are stateful (validation refuses a mix)
 };
+
+// For each (direction, family) of a policy, index direction * 2 + (family ==
+// 6): the lowest-numbered rule there plus one when that rule admits every
+// packet of the family in that direction (any protocol, any remote, as
+// Neutron's default group's egress rules do), else 0. The datapath then
+// looks nothing up: that rule decides every such packet, and its hit is
+// counted as the lookups would count it.
+std::array<std::uint16_t, 4> allow_all_rules(const CompiledPolicy& policy);
 
 // A policy's groups (sorted, joined by ",") → its id, kept across applies.
 using PolicyIds = std::map<std::string, std::uint32_t>;

@@ -199,6 +199,37 @@ std::vector<weft_sg_l4_key> l4_keys(const Desired& desired) {
 
 // --- L4 ----------------------------------------------------------------------
 
+// The port entry's allow_all: [direction * 2 + (family == 6)] = rule + 1.
+TEST(PolicyFastPath, AnAllowAllRuleThatIsTheLowestOfItsDirectionAndFamilyDecidesAlone) {
+  Desired d = compile_for(parse_state(one_group({
+      rule("r-ssh", R"("direction":"ingress","protocol":"tcp","port_range_min":22,)"
+                    R"("port_range_max":22)"),
+      rule("r-in-any", R"("direction":"ingress")"),                  // 1: not the lowest
+      rule("r-out-4", R"("direction":"egress","ethertype":"IPv4")"), // 2: decides alone
+      rule("r-out-6", R"("direction":"egress","ethertype":"IPv6",)"
+                      R"("remote_ip_prefix":"::/0")"), // 3: ::/0 is any remote
+  })));
+  auto value = port_value(d, 1);
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ(value->allow_all[WEFT_DIR_INGRESS * 2 + 0], 0);
+  EXPECT_EQ(value->allow_all[WEFT_DIR_INGRESS * 2 + 1], 0);
+  EXPECT_EQ(value->allow_all[WEFT_DIR_EGRESS * 2 + 0], 3);
+  EXPECT_EQ(value->allow_all[WEFT_DIR_EGRESS * 2 + 1], 4);
+}
+
+TEST(PolicyFastPath, ARuleLimitedByProtocolOrRemoteIsNoAllowAllRule) {
+  for (const std::string& fields :
+       {std::string(R"("direction":"egress","protocol":"udp")"),
+        std::string(R"("direction":"egress","remote_ip_prefix":"10.0.0.0/8")"),
+        std::string(R"("direction":"egress","remote_group_id":"sg")")}) {
+    Desired d = compile_for(parse_state(one_group({rule("r", fields)})));
+    auto value = port_value(d, 1);
+    ASSERT_TRUE(value.has_value()) << fields;
+    for (auto fast : value->allow_all)
+      EXPECT_EQ(fast, 0) << fields;
+  }
+}
+
 TEST(PolicyL4, AnyProtocolRulesAreOneEntryForEveryProtocol) {
   Desired d = compile_for(parse_state(one_group({
       rule("r-any", R"("direction":"egress")"),
