@@ -127,8 +127,8 @@ static long flood_vtep(__u32 index, void* data) {
  * hosts ports of a vxlan network, or the frame itself on the provider
  * network's device, within the network's MTU. Returns how many went. */
 static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* list, __u32 net_id,
-                                   __u32 hash, __u32 family) {
-  struct vtep_flood_ctx ctx = {.skb = skb, .list = list, .hash = hash};
+                                   __u32 family) {
+  struct vtep_flood_ctx ctx = {.skb = skb, .list = list};
   struct weft_network* net = bpf_map_lookup_elem(&networks, &net_id);
   __u32 n;
 
@@ -145,7 +145,12 @@ static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* lis
     return 1;
   }
   n = list->vtep_count;
-  if (!n || vxlan_make_room(skb) < 0)
+  if (!n)
+    return 0;
+  /* The inner flow's hash, for the outer source port: taken before the
+   * headers change, and only when a copy is encapsulated. */
+  ctx.hash = bpf_get_hash_recalc(skb);
+  if (vxlan_make_room(skb) < 0)
     return 0;
   ctx.vni = net->segmentation_id;
   if (n > WEFT_FLOOD_VTEPS_MAX)
@@ -160,7 +165,6 @@ static __always_inline int deliver_flood(struct __sk_buff* skb, const struct flo
                                          const struct sg_end* src, __u32 net_id, int from_wire,
                                          struct verdict* v) {
   struct flood_ctx ctx = {.skb = skb, .flow = f, .from = skb->ifindex};
-  __u32 hash = bpf_get_hash_recalc(skb);
   __u32 n;
 
   if (f->t.family && filtered(src) && !fixed_egress(f)) {
@@ -178,7 +182,7 @@ static __always_inline int deliver_flood(struct __sk_buff* skb, const struct flo
   bpf_loop(n, flood_one, &ctx, 0);
   /* Last: the remote copies change the frame. */
   if (!from_wire)
-    ctx.sent += flood_remote(skb, ctx.list, net_id, hash, f->t.family);
+    ctx.sent += flood_remote(skb, ctx.list, net_id, f->t.family);
   v->reason = ctx.sent ? WEFT_FWD_FLOOD : WEFT_DROP_NO_FLOOD_TARGET;
   return TC_ACT_SHOT;
 }
@@ -190,7 +194,7 @@ static __always_inline int deliver_remote(struct __sk_buff* skb, const struct fl
   /* The destination end is no port of this node's: its node applies its rules. */
   struct sg_path path = {.src = *src, .zone = net_id, .len = skb->len, .charge = skb->ifindex};
   struct weft_network* net = bpf_map_lookup_elem(&networks, &net_id);
-  __u32 hash = bpf_get_hash_recalc(skb);
+  __u32 hash;
   long ret;
 
   if (!net)
@@ -218,6 +222,7 @@ static __always_inline int deliver_remote(struct __sk_buff* skb, const struct fl
     v->reason = WEFT_FWD_WIRE;
     return bpf_redirect(dest->ifindex, 0);
   }
+  hash = bpf_get_hash_recalc(skb); /* of the inner flow, before the headers change */
   ret = vxlan_make_room(skb);
   if (ret < 0)
     return drop(v, -ret);

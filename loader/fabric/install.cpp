@@ -163,16 +163,26 @@ void Installer::write_physnets(const PhysnetMappings& mappings) {
   MapIo* map = datapath_.map(WEFT_MAP_PHYSNETS);
   if (!map)
     throw std::runtime_error("node " + node_ + ": the load pinned no " WEFT_MAP_PHYSNETS " map");
+  // Only what differs is written: a reinstall with the same mappings writes nothing.
   Map<weft_physnet_key, weft_physnet> physnets(*map);
-  for (const auto& [key, value] : physnets.entries()) {
+  auto pinned = physnets.entries();
+  auto same_name = [](const weft_physnet_key& a, const weft_physnet_key& b) {
+    return std::memcmp(a.name, b.name, sizeof(a.name)) == 0;
+  };
+  for (const auto& [key, value] : pinned) {
     bool keep = false;
     for (const auto& [want, v] : wanted)
-      keep = keep || std::memcmp(want.name, key.name, sizeof(key.name)) == 0;
+      keep = keep || same_name(want, key);
     if (!keep)
       physnets.erase(key);
   }
-  for (const auto& [key, value] : wanted)
-    physnets.put(key, value);
+  for (const auto& [key, value] : wanted) {
+    bool unchanged = false;
+    for (const auto& [have, v] : pinned)
+      unchanged = unchanged || (same_name(have, key) && v.ifindex == value.ifindex);
+    if (!unchanged)
+      physnets.put(key, value);
+  }
 }
 
 std::vector<Device> Installer::wire_devices() const {
