@@ -243,6 +243,8 @@ int main(int argc, char** argv) {
     dst.flags = WEFT_PORT_UP;
     std::memcpy(src.mac, kMacA, 6);
     std::memcpy(dst.mac, kMacB, 6);
+    src.stat_slot = 1; // as apply writes ports: counters in slots of their own
+    dst.stat_slot = 2;
     src.ip4 = inet_addr("10.0.0.1"); // as apply writes it: the port's first fixed IP
     check(bpf_map__update_elem(port->maps.ports, &kSource, 4, &src, sizeof(src), 0), "ports");
     check(bpf_map__update_elem(port->maps.ports, &kTarget, 4, &dst, sizeof(dst), 0), "ports");
@@ -349,6 +351,8 @@ int main(int argc, char** argv) {
       std::uint32_t net_id = 1;
       check(bpf_map__update_elem(port->maps.networks, &net_id, 4, &net, sizeof(net), 0),
             "networks");
+      src.net = net; // as apply writes it: the port carries its network's entry
+      check(bpf_map__update_elem(port->maps.ports, &kSource, 4, &src, sizeof(src), 0), "ports");
       weft_fdb_entry remote{0, inet_addr("172.31.0.2")};
       check(bpf_map__update_elem(port->maps.fdb, &fk, sizeof(fk), &remote, sizeof(remote), 0),
             "fdb");
@@ -392,6 +396,7 @@ int main(int argc, char** argv) {
       weft_port receiver{};
       receiver.net_id = 1;
       receiver.flags = WEFT_PORT_UP;
+      receiver.stat_slot = c.ifindex;
       std::memcpy(receiver.mac, c.mac, 6);
       if (c.rules) {
         receiver.flags |= WEFT_PORT_SECURITY | WEFT_PORT_STATEFUL;

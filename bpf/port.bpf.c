@@ -32,6 +32,7 @@ static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* 
     return drop(v, WEFT_DROP_NOT_A_PORT);
   if (!f)
     return drop(v, WEFT_DROP_MALFORMED);
+  v->slot = port->stat_slot;
   if (!(port->flags & WEFT_PORT_UP))
     return drop(v, WEFT_DROP_PORT_DOWN);
   net_id = port->net_id;
@@ -54,7 +55,7 @@ static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* 
   if (ret < 0)
     return drop(v, -ret);
   sg_end_of(&src, ifindex, port);
-  return deliver(skb, f, &src, net_id, 0, &dest, v);
+  return deliver(skb, f, &src, net_id, &port->net, 0, &dest, v);
 }
 
 SEC("tc")
@@ -63,7 +64,7 @@ int weft_port(struct __sk_buff* skb) {
   __u32 len = skb->len;
   int action = port_pipeline(skb, &v);
 
-  count(v.ifindex, v.reason, len);
+  count_port(v.ifindex, v.slot, v.reason, len);
   return action;
 }
 

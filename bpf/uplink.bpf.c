@@ -35,6 +35,7 @@ static __always_inline int vxlan_in(struct __sk_buff* skb, struct packet* pkt, s
                                     __u32* net_id) {
   struct weft_fdb_key key = {};
   struct weft_fdb_entry* at;
+  struct weft_vtep_path* path;
   struct vxlan_hdr* vx;
   struct ethhdr inner;
   struct ethhdr* eth;
@@ -64,7 +65,9 @@ static __always_inline int vxlan_in(struct __sk_buff* skb, struct packet* pkt, s
   if (!at || at->vtep != vtep)
     return -WEFT_DROP_VTEP_SOURCE;
 
-  count_vtep(vtep, WEFT_DIR_INGRESS, skb->len);
+  path = vtep_path(vtep);
+  if (path)
+    count_path(&path->rx, skb->len);
   __builtin_memcpy(&inner, eth, sizeof(inner));
   if (inner.h_proto == bpf_htons(ETH_P_IP))
     flags |= WEFT_ADJ_ROOM_DECAP_L3_IPV4;
@@ -150,7 +153,7 @@ static __always_inline int uplink_pipeline(struct __sk_buff* skb, struct verdict
   ret = l2_lookup(&pkt, skb->ifindex, net_id, 1, &dest);
   if (ret < 0)
     return drop(v, -ret);
-  return deliver(skb, f, &from_wire, net_id, 1, &dest, v);
+  return deliver(skb, f, &from_wire, net_id, 0, 1, &dest, v);
 }
 
 SEC("tc")

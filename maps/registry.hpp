@@ -84,8 +84,12 @@ inline constexpr std::array kMaps = {
                               Owner::Datapath),
     spec<weft_frag_key, weft_frag_entry>(WEFT_MAP_FRAGS, BPF_MAP_TYPE_LRU_HASH, WEFT_MAX_FRAGS,
                                          Owner::Datapath),
-    spec<weft_vtep_stat_key, weft_counter>(WEFT_MAP_VTEP_STATS, BPF_MAP_TYPE_PERCPU_HASH,
-                                           WEFT_MAX_STATS, Owner::Datapath),
+    spec<__be32, weft_vtep_path>(WEFT_MAP_VTEP_PATHS, BPF_MAP_TYPE_PERCPU_HASH, WEFT_MAX_VTEPS,
+                                 Owner::Datapath),
+    spec<__u32, weft_port_stats>(WEFT_MAP_PORT_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, WEFT_MAX_PORTS,
+                                 Owner::Datapath),
+    spec<__u32, weft_port_hits>(WEFT_MAP_PORT_HITS, BPF_MAP_TYPE_PERCPU_ARRAY, WEFT_MAX_PORTS,
+                                Owner::Datapath),
 };
 
 inline std::optional<Spec> find(std::string_view name) {
@@ -114,7 +118,7 @@ inline std::vector<Spec> applied_in_order() {
 // a struct that changes size here must bump WEFT_ABI_VERSION.
 static_assert(sizeof(weft_node_config) == 40);
 static_assert(sizeof(weft_network) == 16);
-static_assert(sizeof(weft_port) == 32);
+static_assert(sizeof(weft_port) == 52);
 static_assert(sizeof(weft_fdb_key) == 12 && sizeof(weft_fdb_entry) == 8);
 static_assert(sizeof(weft_arp_key) == 8 && sizeof(weft_arp_entry) == 8);
 static_assert(sizeof(weft_spoof_v4_key) == 20 && sizeof(weft_spoof_v6_key) == 32);
@@ -123,10 +127,11 @@ static_assert(sizeof(weft_flood) ==
               8 + 4 * std::size_t{WEFT_FLOOD_MAX} + 4 * std::size_t{WEFT_FLOOD_VTEPS_MAX});
 static_assert(sizeof(weft_vtep) == 4 && sizeof(weft_segment_key) == 8);
 static_assert(sizeof(weft_physnet_key) == WEFT_PHYSNET_NAME_LEN && sizeof(weft_physnet) == 4);
-static_assert(sizeof(weft_vtep_stat_key) == 8);
+static_assert(sizeof(weft_vtep_path) == 56 &&
+              sizeof(weft_port_stats) == 16 * std::size_t{WEFT_REASON_FIRST_DROP});
 static_assert(sizeof(weft_stat_key) == 8 && sizeof(weft_counter) == 16);
 static_assert(sizeof(weft_rule_set) == 8 * std::size_t{WEFT_SG_SUMMARY_WORDS + WEFT_SG_WORDS});
-static_assert(sizeof(weft_sg_hit_key) == 8);
+static_assert(sizeof(weft_sg_hit_key) == 8 && sizeof(weft_port_hits) == 32);
 static_assert(sizeof(weft_sg_l4_key) == 16 && sizeof(weft_sg_remote_key) == 28);
 static_assert(sizeof(weft_ct_key) == 52 && sizeof(weft_ct_entry) == 72);
 static_assert(sizeof(weft_ct_zone) == 8);

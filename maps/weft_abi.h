@@ -13,7 +13,7 @@
 
 #include <linux/types.h>
 
-#define WEFT_ABI_VERSION 4
+#define WEFT_ABI_VERSION 5
 
 /* Map names: also the pin file names under <bpffs>/weft/<node>/maps/. */
 #define WEFT_MAP_CONFIG "config"
@@ -37,7 +37,9 @@
 #define WEFT_MAP_VNIS "vnis"
 #define WEFT_MAP_SEGMENTS "segments"
 #define WEFT_MAP_PHYSNETS "physnets"
-#define WEFT_MAP_VTEP_STATS "vtep_stats"
+#define WEFT_MAP_VTEP_PATHS "vtep_paths"
+#define WEFT_MAP_PORT_STATS "port_stats"
+#define WEFT_MAP_PORT_HITS "port_hits"
 
 /* Capacities. The loader checks a document against them before writing. */
 #define WEFT_MAX_PORTS 4096
@@ -175,8 +177,16 @@ struct weft_port {
   __be32 ip4;
   /* Per direction and family, [direction * 2 + (family == 6)]: the policy's
    * lowest-numbered rule there plus one when it admits every packet (any
-   * protocol, any remote), else 0: the rule lookups are skipped. */
+   * protocol, any remote), else 0: the rule lookups are skipped, and the
+   * rule's hits counted in the port's slot of WEFT_MAP_PORT_HITS. */
   __u16 allow_all[4];
+  /* Where its forwarding counters are in WEFT_MAP_PORT_STATS (1 to
+   * WEFT_MAX_PORTS - 1; 0: none, so they go to WEFT_MAP_STATS). Kept by the
+   * port across applies; a slot is zeroed before it is given to another. */
+  __u32 stat_slot;
+  /* Its network's entry in WEFT_MAP_NETWORKS, as apply wrote both: a frame
+   * leaving the node needs no second lookup. */
+  struct weft_network net;
 };
 
 /* WEFT_MAP_FDB: HASH. Where a MAC of a network lives. */
@@ -281,14 +291,9 @@ struct weft_physnet {
   __u32 ifindex;
 };
 
-/* WEFT_MAP_VTEP_STATS: PERCPU_HASH. Packets and bytes by remote VTEP and
- * direction (WEFT_DIR_EGRESS: sent to it). */
-struct weft_vtep_stat_key {
-  __be32 vtep;
-  __u32 direction;
-};
-
-/* WEFT_MAP_STATS: PERCPU_HASH. Packets and bytes by port and reason. */
+/* WEFT_MAP_STATS: PERCPU_HASH. Packets and bytes by device and reason: the
+ * drops of every device, and the forwarding of devices that are not ports
+ * (the uplink, a physnet's device) or have no slot. */
 struct weft_stat_key {
   __u32 ifindex;
   __u32 reason; /* enum weft_reason */
@@ -297,6 +302,31 @@ struct weft_counter {
   __u64 packets;
   __u64 bytes;
 };
+
+/* WEFT_MAP_PORT_STATS: PERCPU_ARRAY, key __u32 stat_slot of a port
+ * (weft_port.stat_slot). What a port forwarded, by reason below
+ * WEFT_REASON_FIRST_DROP: the counters every packet touches, one array
+ * lookup instead of a hash lookup each. */
+struct weft_port_stats {
+  struct weft_counter reason[WEFT_REASON_FIRST_DROP];
+};
+
+/*
+ * WEFT_MAP_VTEP_PATHS: PERCPU_HASH, key __be32 tunnel IPv4 of another node.
+ * The way to it and the traffic each way, in one entry a sent frame looks
+ * up once: the outer MACs and device the FIB gave (bpf_fib_lookup), reused
+ * for WEFT_VTEP_ROUTE_NS before they are asked again, so that a neighbour
+ * or route change is followed within that time.
+ */
+struct weft_vtep_path {
+  struct weft_counter tx; /* encapsulated to it */
+  struct weft_counter rx; /* decapsulated from it */
+  __u64 route_ns;         /* when the FIB gave the route; 0: none */
+  __u32 ifindex;
+  __u8 smac[WEFT_ETH_ALEN];
+  __u8 dmac[WEFT_ETH_ALEN];
+};
+#define WEFT_VTEP_ROUTE_NS 100000000ULL /* 100 ms */
 
 /*
  * Security groups, matched at a cost that does not grow with the rules (as in
@@ -336,6 +366,16 @@ struct weft_sg_hit_key {
   __u32 rule;
 };
 #define WEFT_MAX_SG_HITS 65536
+
+/*
+ * WEFT_MAP_PORT_HITS: PERCPU_ARRAY, key __u32 stat_slot of a port. The hits
+ * of the rules its allow_all names, as WEFT_MAP_SG_HITS counts the others
+ * (by policy and rule): one array lookup on the fast path. Zeroed with the
+ * rule hits whenever rules change.
+ */
+struct weft_port_hits {
+  __u64 allow_all[4]; /* as weft_port.allow_all */
+};
 
 /*
  * WEFT_MAP_SG_L4: LPM_TRIE. Protocol and destination port range of rules,

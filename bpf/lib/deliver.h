@@ -35,12 +35,12 @@ static __always_inline int deliver_port(struct __sk_buff* skb, const struct flow
   if (f->t.family) {
     ret = sg_check(f, &path);
     if (ret < 0) {
-      v->ifindex = path.charge;
+      charge(v, path.charge);
       return drop(v, -ret);
     }
   }
 
-  count(path.dst.ifindex, WEFT_DELIVERED, skb->len);
+  count_port(path.dst.ifindex, port->stat_slot, WEFT_DELIVERED, skb->len);
   v->reason = WEFT_FWD_UNICAST;
   return bpf_redirect(path.dst.ifindex, 0);
 }
@@ -81,7 +81,7 @@ static long flood_one(__u32 index, void* data) {
     count(target, WEFT_DROP_REDIRECT, ctx->skb->len);
     return 0;
   }
-  count(target, WEFT_DELIVERED, ctx->skb->len);
+  count_port(target, port->stat_slot, WEFT_DELIVERED, ctx->skb->len);
   ctx->sent++;
   return 0;
 }
@@ -127,8 +127,8 @@ static long flood_vtep(__u32 index, void* data) {
  * hosts ports of a vxlan network, or the frame itself on the provider
  * network's device, within the network's MTU. Returns how many went. */
 static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* list, __u32 net_id,
-                                   __u32 family) {
-  struct vtep_flood_ctx ctx = {.skb = skb, .list = list};
+                                   __u32 family, __u32 hash) {
+  struct vtep_flood_ctx ctx = {.skb = skb, .list = list, .hash = hash};
   struct weft_network* net = bpf_map_lookup_elem(&networks, &net_id);
   __u32 n;
 
@@ -147,9 +147,6 @@ static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* lis
   n = list->vtep_count;
   if (!n)
     return 0;
-  /* The inner flow's hash, for the outer source port: taken before the
-   * headers change, and only when a copy is encapsulated. */
-  ctx.hash = bpf_get_hash_recalc(skb);
   if (vxlan_make_room(skb) < 0)
     return 0;
   ctx.vni = net->segmentation_id;
@@ -182,19 +179,19 @@ static __always_inline int deliver_flood(struct __sk_buff* skb, const struct flo
   bpf_loop(n, flood_one, &ctx, 0);
   /* Last: the remote copies change the frame. */
   if (!from_wire)
-    ctx.sent += flood_remote(skb, ctx.list, net_id, f->t.family);
+    ctx.sent += flood_remote(skb, ctx.list, net_id, f->t.family, flow_hash(f));
   v->reason = ctx.sent ? WEFT_FWD_FLOOD : WEFT_DROP_NO_FLOOD_TARGET;
   return TC_ACT_SHOT;
 }
 
-/* Unicast to a port on another node, through the sender's rules only. */
+/* Unicast to a port on another node of network `net`, through the sender's
+ * rules only. */
 static __always_inline int deliver_remote(struct __sk_buff* skb, const struct flow* f,
                                           const struct sg_end* src, __u32 net_id,
+                                          const struct weft_network* net,
                                           const struct destination* dest, struct verdict* v) {
   /* The destination end is no port of this node's: its node applies its rules. */
   struct sg_path path = {.src = *src, .zone = net_id, .len = skb->len, .charge = skb->ifindex};
-  struct weft_network* net = bpf_map_lookup_elem(&networks, &net_id);
-  __u32 hash;
   long ret;
 
   if (!net)
@@ -222,11 +219,10 @@ static __always_inline int deliver_remote(struct __sk_buff* skb, const struct fl
     v->reason = WEFT_FWD_WIRE;
     return bpf_redirect(dest->ifindex, 0);
   }
-  hash = bpf_get_hash_recalc(skb); /* of the inner flow, before the headers change */
   ret = vxlan_make_room(skb);
   if (ret < 0)
     return drop(v, -ret);
-  ret = vxlan_send(skb, net->segmentation_id, dest->vtep, hash, 0);
+  ret = vxlan_send(skb, net->segmentation_id, dest->vtep, flow_hash(f), 0);
   if (ret < 0)
     return drop(v, -ret);
   v->reason = WEFT_FWD_VTEP;
@@ -234,13 +230,15 @@ static __always_inline int deliver_remote(struct __sk_buff* skb, const struct fl
 }
 
 /* The frame to where the lookup said, from `src` (a local port, or none
- * when the frame came from the wire) in `net_id`. */
+ * when the frame came from the wire) in `net_id`, whose entry `net` the
+ * sending port carries (0 from the wire, which sends nothing off the node). */
 static __always_inline int deliver(struct __sk_buff* skb, const struct flow* f,
-                                   const struct sg_end* src, __u32 net_id, int from_wire,
+                                   const struct sg_end* src, __u32 net_id,
+                                   const struct weft_network* net, int from_wire,
                                    const struct destination* dest, struct verdict* v) {
   if (dest->kind == DEST_FLOOD)
     return deliver_flood(skb, f, src, net_id, from_wire, v);
   if (dest->kind == DEST_PORT)
     return deliver_port(skb, f, src, net_id, dest->ifindex, v);
-  return deliver_remote(skb, f, src, net_id, dest, v);
+  return deliver_remote(skb, f, src, net_id, net, dest, v);
 }

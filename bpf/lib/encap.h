@@ -42,22 +42,31 @@ struct vxlan_outer {
 
 _Static_assert(sizeof(struct vxlan_outer) == WEFT_VXLAN_OVERHEAD, "VXLAN overhead");
 
-static __always_inline void count_vtep(__be32 vtep, __u32 direction, __u32 bytes) {
-  struct weft_vtep_stat_key key = {.vtep = vtep, .direction = direction};
-  struct weft_counter* c = bpf_map_lookup_elem(&vtep_stats, &key);
+/* This CPU's entry for the remote VTEP `vtep`: its traffic and the way to it. */
+static __always_inline struct weft_vtep_path* vtep_path(__be32 vtep) {
+  struct weft_vtep_path* path = bpf_map_lookup_elem(&vtep_paths, &vtep);
+  struct weft_vtep_path none = {};
 
-  if (c) {
-    c->packets++;
-    c->bytes += bytes;
-    return;
-  }
-  struct weft_counter init = {.packets = 1, .bytes = bytes};
-  bpf_map_update_elem(&vtep_stats, &key, &init, BPF_NOEXIST);
+  if (path)
+    return path;
+  bpf_map_update_elem(&vtep_paths, &vtep, &none, BPF_NOEXIST);
+  return bpf_map_lookup_elem(&vtep_paths, &vtep);
 }
 
-static __always_inline __u16 ipv4_checksum(struct iphdr ip) {
-  __s64 sum = bpf_csum_diff(0, 0, (__be32*)&ip, sizeof(ip), 0);
+static __always_inline void count_path(struct weft_counter* c, __u32 bytes) {
+  /* Per-CPU: no atomics needed. */
+  c->packets++;
+  c->bytes += bytes;
+}
 
+/* The checksum of the option-less IPv4 header at `ip` (2-byte aligned). */
+static __always_inline __u16 ipv4_checksum(const void* ip) {
+  const __u16* word = ip;
+  __u32 sum = 0;
+
+#pragma unroll
+  for (int i = 0; i < (int)(sizeof(struct iphdr) / 2); i++)
+    sum += word[i];
   sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);
   return ~sum;
@@ -80,7 +89,7 @@ static __always_inline void vxlan_outer_of(struct vxlan_outer* h,
   h->ip.protocol = IPPROTO_UDP;
   h->ip.saddr = cfg->tunnel_ip;
   h->ip.daddr = vtep;
-  h->ip.check = ipv4_checksum(h->ip);
+  h->ip.check = ipv4_checksum((const __u8*)h + __builtin_offsetof(struct vxlan_outer, ip));
   h->udp.source = bpf_htons(OUTER_PORT_BASE | (hash & OUTER_PORT_MASK));
   h->udp.dest = bpf_htons(WEFT_VXLAN_PORT);
   h->udp.len = bpf_htons(len - ETH_HLEN - sizeof(struct iphdr));
@@ -98,10 +107,12 @@ static __always_inline void vxlan_outer_of(struct vxlan_outer* h,
  * output lookups are): bpf_fib_lookup wants forwarding on the device it is
  * asked from, and on lo that changes nothing else, where on the uplink it
  * would make the node route what the wire brings (node install turns it on
- * for lo).
+ * for lo). An answer is kept in `path` for WEFT_VTEP_ROUTE_NS: the lookup
+ * costs more than the rest of the encapsulation.
  */
 static __always_inline long vtep_route(struct __sk_buff* skb, const struct weft_node_config* cfg,
-                                       __be32 vtep, struct vxlan_outer* h, __u32* ifindex) {
+                                       __be32 vtep, struct weft_vtep_path* path,
+                                       struct vxlan_outer* h, __u32* ifindex) {
   struct bpf_fib_lookup fib = {
       .family = 2 /* AF_INET */,
       .l4_protocol = IPPROTO_UDP,
@@ -109,21 +120,35 @@ static __always_inline long vtep_route(struct __sk_buff* skb, const struct weft_
       .ipv4_src = cfg->tunnel_ip,
       .ipv4_dst = vtep,
   };
-  long ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+  __u64 now = bpf_ktime_get_coarse_ns();
+  long ret;
 
+  if (path->route_ns && now - path->route_ns < WEFT_VTEP_ROUTE_NS) {
+    mac_copy(h->eth.h_dest, path->dmac);
+    mac_copy(h->eth.h_source, path->smac);
+    *ifindex = path->ifindex;
+    return 0;
+  }
+  ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
   if (ret != BPF_FIB_LKUP_RET_SUCCESS)
     return ret ? ret : -1;
   mac_copy(h->eth.h_dest, fib.dmac);
   mac_copy(h->eth.h_source, fib.smac);
   *ifindex = fib.ifindex;
+  mac_copy(path->dmac, fib.dmac);
+  mac_copy(path->smac, fib.smac);
+  path->ifindex = fib.ifindex;
+  path->route_ns = now;
   return 0;
 }
 
 /*
- * Makes room for the outer headers in front of the frame. An IP frame keeps
- * its GSO super-packet whole (FIXED_GSO: the inner MSS stays, the kernel
- * segments the tunnel); anything else (ARP) is never GSO and takes the room
- * at the head. Returns WEFT_OK or a negative reason.
+ * Makes room for the outer headers in front of the frame. A GSO super-packet
+ * is kept whole (FIXED_GSO: the inner MSS stays, and the kernel knows it for
+ * a UDP tunnel to segment), and an IPv6 frame has skb->protocol set to the
+ * outer IPv4 with it. Any other frame needs nothing but the room, at its
+ * head, where the outer headers go: the cheaper helper by far. Returns
+ * WEFT_OK or a negative reason.
  */
 static __always_inline int vxlan_make_room(struct __sk_buff* skb) {
   struct ethhdr inner;
@@ -131,7 +156,8 @@ static __always_inline int vxlan_make_room(struct __sk_buff* skb) {
                 BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
                 BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN);
 
-  if (skb->protocol != bpf_htons(ETH_P_IP) && skb->protocol != bpf_htons(ETH_P_IPV6))
+  if ((skb->protocol == bpf_htons(ETH_P_IP) && !skb->gso_size) ||
+      (skb->protocol != bpf_htons(ETH_P_IP) && skb->protocol != bpf_htons(ETH_P_IPV6)))
     return bpf_skb_change_head(skb, WEFT_VXLAN_OVERHEAD, 0) ? -WEFT_DROP_ENCAP : WEFT_OK;
   /* adjust_room opens the room after the Ethernet header: the frame's own
    * header moves behind it, as the inner one. */
@@ -142,6 +168,28 @@ static __always_inline int vxlan_make_room(struct __sk_buff* skb) {
   return WEFT_OK;
 }
 
+/*
+ * Puts the outer headers `h` at the head of the frame: straight into packet
+ * memory when the frame is the program's own (the helper's copy costs as
+ * much as the rest of the encapsulation), through the helper when clones of
+ * it may share its data (the helper copies the data first).
+ */
+static __always_inline long vxlan_write(struct __sk_buff* skb, const struct vxlan_outer* h,
+                                        int shared) {
+  void* data = (void*)(long)skb->data;
+  void* end = (void*)(long)skb->data_end;
+  const __u64* from = (const void*)h;
+  __u64* to = data;
+
+  if (shared || data + sizeof(*h) > end)
+    return bpf_skb_store_bytes(skb, 0, h, sizeof(*h), 0);
+#pragma unroll
+  for (int i = 0; i < (int)(sizeof(*h) / 8); i++)
+    to[i] = from[i];
+  ((__u16*)data)[sizeof(*h) / 2 - 1] = ((const __u16*)h)[sizeof(*h) / 2 - 1];
+  return 0;
+}
+
 /* Writes the outer headers for `vtep` and sends the frame, or a clone of it
  * when `clone`; returns the tc action (for a clone, TC_ACT_OK when sent) or
  * a negative reason. Not inlined: its headers stay off the stack of the
@@ -149,18 +197,19 @@ static __always_inline int vxlan_make_room(struct __sk_buff* skb) {
 static __noinline long vxlan_send(struct __sk_buff* skb, __u32 vni, __be32 vtep, __u32 hash,
                                   int clone) {
   struct weft_node_config* cfg = node_config();
-  struct vxlan_outer h;
+  struct weft_vtep_path* path = vtep_path(vtep);
+  struct vxlan_outer h __attribute__((aligned(8)));
   __u32 ifindex = 0;
   long route;
 
-  if (!skb || !cfg)
+  if (!skb || !cfg || !path)
     return -WEFT_DROP_ENCAP;
   vxlan_outer_of(&h, cfg, vni, vtep, skb->len, hash);
-  route = vtep_route(skb, cfg, vtep, &h, &ifindex);
-  if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0))
+  route = vtep_route(skb, cfg, vtep, path, &h, &ifindex);
+  if (vxlan_write(skb, &h, clone))
     return -WEFT_DROP_ENCAP;
   if (route == 0) {
-    count_vtep(vtep, WEFT_DIR_EGRESS, skb->len);
+    count_path(&path->tx, skb->len);
     if (clone)
       return bpf_clone_redirect(skb, ifindex, 0) ? -WEFT_DROP_REDIRECT : TC_ACT_OK;
     return bpf_redirect(ifindex, 0);
@@ -169,7 +218,7 @@ static __noinline long vxlan_send(struct __sk_buff* skb, __u32 vni, __be32 vtep,
    * it, for IP frames; a clone or an ARP frame cannot wait for it. */
   if (clone || skb->protocol != bpf_htons(ETH_P_IP))
     return -WEFT_DROP_VTEP_UNRESOLVED;
-  count_vtep(vtep, WEFT_DIR_EGRESS, skb->len);
+  count_path(&path->tx, skb->len);
   return bpf_redirect_neigh(cfg->uplink_ifindex, 0, 0, 0);
 }
 

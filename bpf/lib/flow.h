@@ -280,6 +280,26 @@ static __always_inline struct flow* scratch_flow(void) {
   return bpf_map_lookup_elem(&flow_scratch, &zero);
 }
 
+/* A hash of the flow's addresses, ports and protocol (0 for a frame that
+ * is not IP): the same for every packet of a flow and spread across flows,
+ * for the outer source port of its VXLAN copies. Taken from the flow already
+ * parsed, where the kernel's flow dissector would parse the frame again. */
+static __always_inline __u32 flow_hash(const struct flow* f) {
+  const __u32 *s = (const __u32*)f->t.saddr, *d = (const __u32*)f->t.daddr;
+  __u32 h;
+
+  if (!f->t.family)
+    return 0;
+  h = (s[0] ^ s[1] ^ s[2] ^ s[3]) * 0x9e3779b1;
+  h ^= (d[0] ^ d[1] ^ d[2] ^ d[3]) + f->t.proto;
+  h = h * 0x85ebca6b ^ (((__u32)f->t.sport << 16) | f->t.dport);
+  h ^= h >> 16;
+  h *= 0x85ebca6b;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35;
+  return h ^ (h >> 16);
+}
+
 /*
  * The flow of the frame in `skb` (seen in network `zone`). A global function:
  * the verifier checks it once, and its caller sees the result as data rather

@@ -187,8 +187,24 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-  __uint(max_entries, WEFT_MAX_STATS);
-  __type(key, struct weft_vtep_stat_key);
-  __type(value, struct weft_counter);
+  __uint(max_entries, WEFT_MAX_VTEPS);
+  __type(key, __be32);
+  __type(value, struct weft_vtep_path);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
-} vtep_stats SEC(".maps");
+} vtep_paths SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, WEFT_MAX_PORTS);
+  __type(key, __u32);
+  __type(value, struct weft_port_stats);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} port_stats SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, WEFT_MAX_PORTS);
+  __type(key, __u32);
+  __type(value, struct weft_port_hits);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} port_hits SEC(".maps");

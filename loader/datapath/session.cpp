@@ -22,8 +22,10 @@ MapSet Session::fabric_maps() {
   for (const auto& spec : maps::kMaps) {
     std::string name(spec.name);
     // Apply writes its own maps, bumps the configuration's rule generation,
-    // and clears counters and rule hits that no longer mean anything.
-    if (spec.owner != maps::Owner::Datapath || name == WEFT_MAP_STATS || name == WEFT_MAP_SG_HITS)
+    // and clears counters and rule hits that no longer mean anything (or
+    // belonged to another port).
+    if (spec.owner != maps::Owner::Datapath || name == WEFT_MAP_STATS || name == WEFT_MAP_SG_HITS ||
+        name == WEFT_MAP_PORT_STATS || name == WEFT_MAP_PORT_HITS)
       set[name] = &map(name);
   }
   return set;

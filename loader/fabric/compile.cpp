@@ -43,6 +43,29 @@ NetIds assign_net_ids(const State& state, const NetIds& previous) {
   return ids;
 }
 
+// Local ports keep their slot; new ones take the lowest free one, and none
+// (0: counted by device instead) when all are taken.
+StatSlots assign_stat_slots(const State& state, const std::string& node,
+                            const StatSlots& previous) {
+  StatSlots slots;
+  std::set<std::uint32_t> used;
+  for (const auto& port : state.ports)
+    if (auto it = previous.find(port.id); port.host_id == node && it != previous.end() &&
+                                          it->second > 0 && it->second < WEFT_MAX_PORTS &&
+                                          used.insert(it->second).second)
+      slots[port.id] = it->second;
+  std::uint32_t next = 1;
+  for (const auto& port : state.ports) {
+    if (port.host_id != node || slots.count(port.id))
+      continue;
+    while (used.count(next))
+      ++next;
+    slots[port.id] = next < WEFT_MAX_PORTS ? next : 0;
+    used.insert(next);
+  }
+  return slots;
+}
+
 std::uint8_t net_type(NetworkType type) {
   switch (type) {
   case NetworkType::Vxlan:
@@ -171,6 +194,7 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
   Builder out(desired);
   desired.net_ids = assign_net_ids(state, previous.net_ids);
   desired.policy_ids = policies.ids();
+  StatSlots stat_slots = assign_stat_slots(state, node, previous.stat_slots);
 
   Underlay underlay = underlay_of(state, node, wires);
   std::set<std::string> hosted; // networks with ports on this node
@@ -180,6 +204,7 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
 
   std::vector<std::string> problems;
   std::map<std::pair<std::uint32_t, std::uint16_t>, std::string> segment_owner;
+  std::map<std::uint32_t, weft_network> network_of_id;
   for (const auto& net : state.networks) {
     std::uint32_t net_id = desired.net_ids.at(net.id);
     weft_network value{};
@@ -190,6 +215,7 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
       if (auto it = wires.physnets.find(*net.physical_network); it != wires.physnets.end())
         value.wire_ifindex = it->second;
     out.put(WEFT_MAP_NETWORKS, net_id, value);
+    network_of_id[net_id] = value;
     if (!hosted.count(net.id))
       continue;
     // What the wire may bring in: only for networks with ports here.
@@ -238,7 +264,7 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
     if (port.host_id != node)
       continue;
     LocalPort local{port.id, port.device_name(), ifindex_of(port.device_name()),
-                    desired.net_ids.at(port.network_id)};
+                    desired.net_ids.at(port.network_id), stat_slots.at(port.id)};
     desired.local_ports.push_back(local);
     if (!local.ifindex)
       continue;
@@ -251,6 +277,8 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
                   (policies.is_stateful(port.id) ? WEFT_PORT_STATEFUL : 0u);
     copy_mac(value.mac, port.mac_address);
     value.policy = policies.policy_of(port.id);
+    value.stat_slot = local.stat_slot;
+    value.net = network_of_id.at(local.net_id);
     for (const auto& fixed : port.fixed_ips)
       if (fixed.ip_address.is_v4() && !value.ip4)
         value.ip4 = fixed.ip_address.v4_be();
@@ -366,6 +394,24 @@ NetIds net_ids_in_networks_map(const State& state, const std::map<Bytes, Bytes>&
       ids[ids_in_document.front()] = it->second.front();
   }
   return ids;
+}
+
+StatSlots stat_slots_in_ports_map(const State& state, const std::string& node,
+                                  const std::map<Bytes, Bytes>& ports,
+                                  const IfindexOf& ifindex_of) {
+  StatSlots slots;
+  for (const auto& port : state.ports) {
+    if (port.host_id != node)
+      continue;
+    auto ifindex = ifindex_of(port.device_name());
+    if (!ifindex)
+      continue;
+    auto it = ports.find(to_bytes(static_cast<std::uint32_t>(*ifindex)));
+    if (it != ports.end())
+      if (auto slot = from_bytes<weft_port>(it->second).stat_slot)
+        slots[port.id] = slot;
+  }
+  return slots;
 }
 
 } // namespace weft

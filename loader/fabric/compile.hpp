@@ -29,12 +29,17 @@ struct LocalPort {
   std::string device;
   std::optional<int> ifindex; // nullopt: the device does not exist yet (waiting)
   std::uint32_t net_id = 0;
+  std::uint32_t stat_slot = 0; // its counters in WEFT_MAP_PORT_STATS; 0: none
 };
+
+// Port id → its slot in WEFT_MAP_PORT_STATS.
+using StatSlots = std::map<std::string, std::uint32_t>;
 
 // Ids the loader hands out and keeps stable from one apply to the next.
 struct Assignments {
   NetIds net_ids;
   PolicyIds policy_ids;
+  StatSlots stat_slots;
 };
 
 struct Desired {
@@ -53,9 +58,9 @@ struct NodeWires {
   std::map<std::string, std::uint32_t> physnets; // physnet name -> device ifindex
 };
 
-// `previous` keeps net_ids stable across applies; new networks take the
-// lowest free one. Throws StateError when the node's share of the document
-// exceeds a map's capacity.
+// `previous` keeps net_ids and ports' counter slots stable across applies;
+// new networks and ports take the lowest free one. Throws StateError when
+// the node's share of the document exceeds a map's capacity.
 Desired compile(const State& state, const std::string& node, const Assignments& previous,
                 const IfindexOf& ifindex_of, const NodeWires& wires = {});
 
@@ -63,5 +68,10 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
 // by type and segmentation id where the match is unique on both sides: what
 // keeps net_ids stable when the record of the last apply is lost.
 NetIds net_ids_in_networks_map(const State& state, const std::map<Bytes, Bytes>& networks);
+
+// The counter slots the pinned ports map gives the node's ports, by their
+// devices: what keeps slots (and counters) when the record is lost.
+StatSlots stat_slots_in_ports_map(const State& state, const std::string& node,
+                                  const std::map<Bytes, Bytes>& ports, const IfindexOf& ifindex_of);
 
 } // namespace weft

@@ -59,23 +59,31 @@ Plan Fabric::plan(const State& state) const {
   Plan plan;
   auto record = records_.load();
   Assignments previous;
-  if (record)
-    previous = {record->net_ids, record->policy_ids};
-  else
+  if (record) {
+    previous = {record->net_ids, record->policy_ids, {}};
+    for (const auto& port : record->local_ports)
+      if (port.stat_slot)
+        previous.stat_slots[port.id] = port.stat_slot;
+  } else
     previous.net_ids = net_ids_in_networks_map(state, map(WEFT_MAP_NETWORKS).dump());
+  IfindexOf ifindex_of = [this](const std::string& device) {
+    auto dev = devices_.find(device);
+    return dev ? std::optional<int>(dev->ifindex) : std::nullopt;
+  };
+  if (!record)
+    previous.stat_slots =
+        stat_slots_in_ports_map(state, node_, map(WEFT_MAP_PORTS).dump(), ifindex_of);
   NodeWires wires = node_wires();
-  plan.desired = compile(
-      state, node_, previous,
-      [this](const std::string& device) {
-        auto dev = devices_.find(device);
-        return dev ? std::optional<int>(dev->ifindex) : std::nullopt;
-      },
-      wires);
+  plan.desired = compile(state, node_, previous, ifindex_of, wires);
 
   for (const auto& name : reconciled_maps()) {
     auto changes = diff_map(name, plan.desired.maps.at(name), map(name).dump());
     plan.changes.insert(plan.changes.end(), changes.begin(), changes.end());
   }
+  for (const auto& port : plan.desired.local_ports)
+    if (auto it = previous.stat_slots.find(port.id);
+        port.stat_slot && (it == previous.stat_slots.end() || it->second != port.stat_slot))
+      plan.fresh_stat_slots.push_back(port.stat_slot);
 
   std::set<std::string> wanted;
   for (const auto& port : plan.desired.local_ports) {
@@ -135,6 +143,11 @@ void Fabric::bump_sg_generation_if_needed(const Plan& plan) {
       rules_changed && hits != maps_.end() && hits->second)
     for (const auto& key : hits->second->keys())
       hits->second->erase(key);
+  if (auto hits = maps_.find(WEFT_MAP_PORT_HITS);
+      rules_changed && hits != maps_.end() && hits->second)
+    for (const auto& port : plan.desired.local_ports)
+      if (port.stat_slot)
+        Map<std::uint32_t, weft_port_hits>(*hits->second).put(port.stat_slot, weft_port_hits{});
   auto it = maps_.find(WEFT_MAP_CONFIG);
   if (!(rules_changed || policy_changed) || it == maps_.end() || !it->second)
     return;
@@ -145,6 +158,14 @@ void Fabric::bump_sg_generation_if_needed(const Plan& plan) {
 }
 
 void Fabric::execute(const Plan& plan, const std::string& document) {
+  // A slot may hold the counters of a port that is gone: they are not the
+  // new port's. Zeroed before the port's entry points at it.
+  for (std::uint32_t slot : plan.fresh_stat_slots) {
+    if (auto it = maps_.find(WEFT_MAP_PORT_STATS); it != maps_.end() && it->second)
+      Map<std::uint32_t, weft_port_stats>(*it->second).put(slot, weft_port_stats{});
+    if (auto it = maps_.find(WEFT_MAP_PORT_HITS); it != maps_.end() && it->second)
+      Map<std::uint32_t, weft_port_hits>(*it->second).put(slot, weft_port_hits{});
+  }
   // Additions and changes in map order (addresses before ports, ports before
   // the FDB and flood lists that lead to them), then attachments, then
   // detachments, then removals in reverse map order.

@@ -40,8 +40,11 @@ struct Plan {
   std::vector<PortAttachment> detach;
   std::vector<LocalPort> waiting; // bound here, but no device yet
   std::size_t stale_stats = 0;    // counters of ports that are gone
+  // Counter slots given to a port that did not have them: zeroed first.
+  std::vector<std::uint32_t> fresh_stat_slots;
   bool empty() const {
-    return changes.empty() && attach.empty() && detach.empty() && stale_stats == 0;
+    return changes.empty() && attach.empty() && detach.empty() && stale_stats == 0 &&
+           fresh_stat_slots.empty();
   }
 };
 

@@ -54,6 +54,7 @@ Record FileRecordStore::record_of(const nlohmann::json& j) {
     if (p.contains("ifindex") && !p["ifindex"].is_null())
       lp.ifindex = p["ifindex"].get<int>();
     lp.net_id = p.at("net_id").get<std::uint32_t>();
+    lp.stat_slot = p.value("stat_slot", 0u);
     r.local_ports.push_back(lp);
   }
   return r;
@@ -84,7 +85,8 @@ void FileRecordStore::save(const Record& record) {
     j["local_ports"].push_back({{"id", lp.id},
                                 {"device", lp.device},
                                 {"ifindex", lp.ifindex ? nlohmann::json(*lp.ifindex) : nullptr},
-                                {"net_id", lp.net_id}});
+                                {"net_id", lp.net_id},
+                                {"stat_slot", lp.stat_slot}});
   make_parents(path_);
   std::string dir = path_.substr(0, path_.rfind('/'));
   std::string tmp = path_ + ".XXXXXX";

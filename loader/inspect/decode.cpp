@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "loader/fabric/policy.hpp"
@@ -164,7 +165,13 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     v = {{"net_id", p.net_id},
          {"mac", mac_str(p.mac)},
          {"flags", port_flags(p.flags)},
-         {"policy", p.policy}};
+         {"policy", p.policy},
+         {"stat_slot", p.stat_slot},
+         {"network",
+          {{"type", net_type_name(p.net.type)},
+           {"segmentation_id", p.net.segmentation_id},
+           {"mtu", p.net.mtu},
+           {"wire_ifindex", p.net.wire_ifindex}}}};
   } else if (map == WEFT_MAP_NETWORKS) {
     auto n = from_bytes<weft_network>(value);
     k = {{"net_id", from_bytes<std::uint32_t>(key)}};
@@ -258,11 +265,33 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     auto pk = from_bytes<weft_physnet_key>(key);
     k = {{"physnet", std::string(pk.name, strnlen(pk.name, sizeof(pk.name)))}};
     v = {{"ifindex", from_bytes<weft_physnet>(value).ifindex}};
-  } else if (map == WEFT_MAP_VTEP_STATS) {
-    auto vk = from_bytes<weft_vtep_stat_key>(key);
-    auto c = from_bytes<weft_counter>(value);
-    k = {{"vtep", ipv4_str(vk.vtep)}, {"direction", vk.direction == WEFT_DIR_EGRESS ? "tx" : "rx"}};
-    v = {{"packets", c.packets}, {"bytes", c.bytes}};
+  } else if (map == WEFT_MAP_VTEP_PATHS) {
+    auto p = from_bytes<weft_vtep_path>(value);
+    k = {{"vtep", ipv4_str(from_bytes<std::uint32_t>(key))}};
+    v = {{"tx_packets", p.tx.packets},
+         {"tx_bytes", p.tx.bytes},
+         {"rx_packets", p.rx.packets},
+         {"rx_bytes", p.rx.bytes},
+         {"route", p.route_ns ? json{{"ifindex", p.ifindex},
+                                     {"smac", mac_str(p.smac)},
+                                     {"dmac", mac_str(p.dmac)},
+                                     {"looked_up_ns", p.route_ns}}
+                              : json(nullptr)}};
+  } else if (map == WEFT_MAP_PORT_HITS) {
+    auto h = from_bytes<weft_port_hits>(value);
+    k = {{"stat_slot", from_bytes<std::uint32_t>(key)}};
+    v = {{"ingress_ipv4", h.allow_all[0]},
+         {"ingress_ipv6", h.allow_all[1]},
+         {"egress_ipv4", h.allow_all[2]},
+         {"egress_ipv6", h.allow_all[3]}};
+  } else if (map == WEFT_MAP_PORT_STATS) {
+    auto s = from_bytes<weft_port_stats>(value);
+    k = {{"stat_slot", from_bytes<std::uint32_t>(key)}};
+    v = json::object();
+    for (std::uint32_t reason = 0; reason < WEFT_REASON_FIRST_DROP; ++reason)
+      if (s.reason[reason].packets)
+        v[reason_name(reason)] = {{"packets", s.reason[reason].packets},
+                                  {"bytes", s.reason[reason].bytes}};
   } else if (map == WEFT_MAP_STATS) {
     auto sk = from_bytes<weft_stat_key>(key);
     auto c = from_bytes<weft_counter>(value);
@@ -292,6 +321,41 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     v = value;
   }
   return {{"key", k}, {"value", v}};
+}
+
+Bytes merge_percpu(const std::string& map, const std::vector<Bytes>& cpus) {
+  if (map == WEFT_MAP_VTEP_PATHS)
+    return to_bytes(merge_vtep_path(cpus));
+  Bytes sum;
+  for (const auto& cpu : cpus) {
+    sum.resize(std::max(sum.size(), cpu.size()), 0);
+    for (std::size_t at = 0; at + 8 <= cpu.size(); at += 8) {
+      std::uint64_t total = 0, word = 0;
+      std::memcpy(&total, sum.data() + at, 8);
+      std::memcpy(&word, cpu.data() + at, 8);
+      total += word;
+      std::memcpy(sum.data() + at, &total, 8);
+    }
+  }
+  return sum;
+}
+
+weft_vtep_path merge_vtep_path(const std::vector<Bytes>& cpus) {
+  weft_vtep_path out{};
+  for (const auto& cpu : cpus) {
+    auto p = from_bytes<weft_vtep_path>(cpu);
+    out.tx.packets += p.tx.packets;
+    out.tx.bytes += p.tx.bytes;
+    out.rx.packets += p.rx.packets;
+    out.rx.bytes += p.rx.bytes;
+    if (p.route_ns > out.route_ns) {
+      out.route_ns = p.route_ns;
+      out.ifindex = p.ifindex;
+      std::memcpy(out.smac, p.smac, sizeof(out.smac));
+      std::memcpy(out.dmac, p.dmac, sizeof(out.dmac));
+    }
+  }
+  return out;
 }
 
 } // namespace weft

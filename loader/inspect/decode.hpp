@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "loader/fabric/map_io.hpp"
+#include "maps/weft_abi.h"
 
 namespace weft {
 
@@ -23,7 +25,13 @@ std::string ip_str(std::uint8_t family, const std::uint8_t* bytes);
 std::string ct_state_name(std::uint8_t state);
 
 // {"key": {...}, "value": {...}} with every field decoded. Per-CPU values
-// arrive summed by the caller. Unknown maps decode as byte lists.
+// arrive merged by merge_percpu(). Unknown maps decode as byte lists.
 nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Bytes& value);
+
+// The CPUs' values of one per-CPU entry as one: counters summed word by
+// word; of a VTEP's path, the counters summed and the route the FIB gave
+// last on any CPU.
+Bytes merge_percpu(const std::string& map, const std::vector<Bytes>& cpus);
+struct weft_vtep_path merge_vtep_path(const std::vector<Bytes>& cpus);
 
 } // namespace weft

@@ -1,5 +1,6 @@
 #include "loader/inspect/inspect.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cstring>
 #include <ctime>
@@ -27,13 +28,29 @@ weft_counter sum_counter(KernelMap& stats, const Bytes& key) {
   return total;
 }
 
-// ifindex → (reason → counter)
+// ifindex → (reason → counter): drops and devices' counters by device, and
+// what each port forwarded from its slot.
 std::map<std::uint32_t, std::map<std::uint32_t, weft_counter>> read_stats(Session& session) {
   std::map<std::uint32_t, std::map<std::uint32_t, weft_counter>> out;
   auto& stats = session.map(WEFT_MAP_STATS);
   for (const auto& key : stats.keys()) {
     auto k = from_bytes<weft_stat_key>(key);
     out[k.ifindex][k.reason] = sum_counter(stats, key);
+  }
+  auto& slots = session.map(WEFT_MAP_PORT_STATS);
+  for (const auto& [ifindex, port] :
+       Map<std::uint32_t, weft_port>(session.map(WEFT_MAP_PORTS)).entries()) {
+    if (!port.stat_slot)
+      continue;
+    for (const auto& cpu : slots.lookup_percpu(to_bytes(port.stat_slot))) {
+      auto s = from_bytes<weft_port_stats>(cpu);
+      for (std::uint32_t reason = 0; reason < WEFT_REASON_FIRST_DROP; ++reason)
+        if (s.reason[reason].packets) {
+          auto& c = out[ifindex][reason];
+          c.packets += s.reason[reason].packets;
+          c.bytes += s.reason[reason].bytes;
+        }
+    }
   }
   return out;
 }
@@ -228,13 +245,11 @@ std::map<std::uint32_t, const Network*> networks_by_net_id(Session& session) {
 json inspect_vteps(Session& session) {
   auto nodes = node_of_vtep(session.applied());
   auto nets = networks_by_net_id(session);
-  // Counters by VTEP and direction, summed over CPUs.
-  std::map<std::uint32_t, std::map<std::uint32_t, weft_counter>> counters;
-  auto& stats = session.map(WEFT_MAP_VTEP_STATS);
-  for (const auto& key : stats.keys()) {
-    auto k = from_bytes<weft_vtep_stat_key>(key);
-    counters[k.vtep][k.direction] = sum_counter(stats, key);
-  }
+  // Counters by VTEP, summed over CPUs.
+  std::map<std::uint32_t, weft_vtep_path> counters;
+  auto& paths = session.map(WEFT_MAP_VTEP_PATHS);
+  for (const auto& key : paths.keys())
+    counters[from_bytes<std::uint32_t>(key)] = merge_vtep_path(paths.lookup_percpu(key));
   std::map<std::uint32_t, std::set<std::string>> flooded;
   for (const auto& [net_id, list] :
        Map<std::uint32_t, weft_flood>(session.map(WEFT_MAP_FLOOD)).entries())
@@ -254,8 +269,8 @@ json inspect_vteps(Session& session) {
     json networks = json::array();
     for (const auto& name : flooded[vtep])
       networks.push_back(name);
-    auto tx = counters[vtep][WEFT_DIR_EGRESS];
-    auto rx = counters[vtep][WEFT_DIR_INGRESS];
+    auto tx = counters[vtep].tx;
+    auto rx = counters[vtep].rx;
     rows.push_back({{"vtep", ipv4_str(vtep)},
                     {"node", nodes.count(vtep) ? nodes[vtep] : ""},
                     {"networks", networks},
@@ -399,19 +414,15 @@ json dump_map(Session& session, const std::string& name) {
     throw std::runtime_error("no map " + name + " (weft map list shows them)");
   auto& m = session.map(name);
   json rows = json::array();
-  // Per-CPU values are counters: shown summed over the CPUs, word by word.
+  // Per-CPU values are shown merged over the CPUs; an array's untouched
+  // slots (all zero) are left out.
   if (spec->per_cpu()) {
     for (const auto& key : m.keys()) {
-      Bytes sum(spec->value_size, 0);
-      for (const auto& cpu : m.lookup_percpu(key))
-        for (std::size_t at = 0; at + 8 <= sum.size() && at + 8 <= cpu.size(); at += 8) {
-          std::uint64_t total = 0, word = 0;
-          std::memcpy(&total, sum.data() + at, 8);
-          std::memcpy(&word, cpu.data() + at, 8);
-          total += word;
-          std::memcpy(sum.data() + at, &total, 8);
-        }
-      rows.push_back(decode_entry(name, key, sum));
+      Bytes merged = merge_percpu(name, m.lookup_percpu(key));
+      if (spec->type == BPF_MAP_TYPE_PERCPU_ARRAY &&
+          std::all_of(merged.begin(), merged.end(), [](std::uint8_t b) { return b == 0; }))
+        continue;
+      rows.push_back(decode_entry(name, key, merged));
     }
     return rows;
   }
@@ -533,6 +544,29 @@ std::vector<std::uint64_t> rule_hits(Session& session, const SecurityGroup& grou
       for (const auto& cpu : map.lookup_percpu(to_bytes(weft_sg_hit_key{policy.id, r})))
         hits[position] += from_bytes<std::uint64_t>(cpu);
     }
+  // The hits a port's allow-all rules (weft_port.allow_all) count in its slot.
+  std::map<std::uint32_t, const CompiledPolicy*> by_id;
+  for (const auto& policy : policies.list)
+    by_id[policy.id] = &policy;
+  auto& fast = session.map(WEFT_MAP_PORT_HITS);
+  for (const auto& [ifindex, port] :
+       Map<std::uint32_t, weft_port>(session.map(WEFT_MAP_PORTS)).entries()) {
+    auto policy = by_id.find(port.policy);
+    if (!port.stat_slot || policy == by_id.end())
+      continue;
+    for (const auto& cpu : fast.lookup_percpu(to_bytes(port.stat_slot))) {
+      auto counted = from_bytes<weft_port_hits>(cpu);
+      for (std::size_t i = 0; i < 4; ++i) {
+        std::uint32_t r = port.allow_all[i] ? port.allow_all[i] - 1u : 0u;
+        if (!port.allow_all[i] || r >= policy->second->rules.size() ||
+            policy->second->rule_group[r] != group.id)
+          continue;
+        auto position = static_cast<std::size_t>(policy->second->rules[r] - group.rules.data());
+        if (position < hits.size())
+          hits[position] += counted.allow_all[i];
+      }
+    }
+  }
   return hits;
 }
 

@@ -122,7 +122,15 @@ std::map<Bytes, Bytes> KernelMap::dump() const {
 void KernelMap::update(const Bytes& key, const Bytes& value) {
   if (key.size() != info_.key_size || value.size() != info_.value_size)
     throw std::logic_error("map " + name_ + ": entry size does not match the pinned map");
-  if (bpf_map_update_elem(fd_.get(), key.data(), value.data(), BPF_ANY) != 0)
+  Bytes all = value;
+  if (is_percpu(info_.type)) {
+    // Every CPU's copy gets the value, each rounded up to 8 bytes.
+    std::size_t stride = (info_.value_size + 7) & ~std::size_t{7};
+    all.assign(stride * possible_cpus(), 0);
+    for (int cpu = 0; cpu < possible_cpus(); ++cpu)
+      std::copy(value.begin(), value.end(), all.begin() + cpu * stride);
+  }
+  if (bpf_map_update_elem(fd_.get(), key.data(), all.data(), BPF_ANY) != 0)
     throw SystemError("update map " + name_, errno);
 }
 

@@ -41,6 +41,7 @@ public:
   const std::string& name() const override { return name_; }
   std::optional<Bytes> lookup(const Bytes& key) const override;
   std::map<Bytes, Bytes> dump() const override;
+  // A per-CPU map's entry gets `value` on every CPU.
   void update(const Bytes& key, const Bytes& value) override;
   void erase(const Bytes& key) override;
 

@@ -165,15 +165,9 @@ protected:
 
   // Packets counted on `vm`'s device under `reason`, over every CPU.
   std::uint64_t counted(const Vm& vm, weft_reason reason) const {
-    weft_stat_key key{if_nametoindex(vm.device.c_str()), static_cast<std::uint32_t>(reason)};
-    std::vector<weft_counter> cpus(static_cast<std::size_t>(libbpf_num_possible_cpus()));
-    if (bpf_map__lookup_elem(program_->maps().stats, &key, sizeof key, cpus.data(),
-                             cpus.size() * sizeof(weft_counter), 0) != 0)
-      return 0;
-    std::uint64_t packets = 0;
-    for (const auto& cpu : cpus)
-      packets += cpu.packets;
-    return packets;
+    auto all = read_counters(program_->maps());
+    auto it = all.find({if_nametoindex(vm.device.c_str()), static_cast<std::uint32_t>(reason)});
+    return it == all.end() ? 0 : it->second.packets;
   }
 
   PortProgram* program_ = nullptr;

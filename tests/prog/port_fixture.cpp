@@ -297,7 +297,23 @@ void PortProgTest::add_network(std::uint32_t net_id, weft_net_type type,
   network.segmentation_id = segmentation_id;
   network.mtu = type == WEFT_NET_VXLAN ? 1450 : 1500;
   network.type = static_cast<std::uint8_t>(type);
+  set_network(net_id, network);
+}
+
+void PortProgTest::set_network(std::uint32_t net_id, const weft_network& network) {
   put(maps().networks, net_id, network);
+  std::uint32_t ifindex = 0, next = 0;
+  const std::uint32_t* previous = nullptr;
+  while (bpf_map__get_next_key(maps().ports, previous, &next, sizeof next) == 0) {
+    ifindex = next;
+    previous = &ifindex;
+    weft_port port{};
+    if (bpf_map__lookup_elem(maps().ports, &ifindex, sizeof ifindex, &port, sizeof port, 0) == 0 &&
+        port.net_id == net_id) {
+      port.net = network;
+      put(maps().ports, ifindex, port);
+    }
+  }
 }
 
 void PortProgTest::write_port(const VmPort& port) {
@@ -309,6 +325,11 @@ void PortProgTest::write_port(const VmPort& port) {
   std::memcpy(value.mac, port.mac.data(), WEFT_ETH_ALEN);
   // Port security off means no groups (Neutron refuses both together).
   value.policy = port.security ? port.policy : 0;
+  // A slot of its own for its forwarding counters, and its network's entry,
+  // as apply writes each port.
+  value.stat_slot = port.ifindex < WEFT_MAX_PORTS ? port.ifindex : 0;
+  bpf_map__lookup_elem(maps().networks, &port.net_id, sizeof port.net_id, &value.net,
+                       sizeof value.net, 0);
   put(maps().ports, port.ifindex, value);
 }
 
@@ -476,14 +497,8 @@ RunResult PortProgTest::run_on(const std::string& device, const Bytes& frame) {
 
 Counts PortProgTest::counts() const {
   Counts all;
-  weft_stat_key key{};
-  weft_stat_key next{};
-  const weft_stat_key* previous = nullptr;
-  while (bpf_map__get_next_key(maps().stats, previous, &next, sizeof next) == 0) {
-    key = next;
-    previous = &key;
-    all[{ifname(key.ifindex), reason_name(key.reason)}] = counter(key.ifindex, key.reason).packets;
-  }
+  for (const auto& [at, c] : read_counters(maps()))
+    all[{ifname(at.first), reason_name(at.second)}] = c.packets;
   return all;
 }
 
@@ -498,19 +513,9 @@ Counts PortProgTest::wait_for(const Counts& expected) const {
 }
 
 weft_counter PortProgTest::counter(std::uint32_t ifindex, std::uint32_t reason) const {
-  weft_stat_key key{};
-  key.ifindex = ifindex;
-  key.reason = reason;
-  std::vector<weft_counter> per_cpu(static_cast<std::size_t>(libbpf_num_possible_cpus()));
-  weft_counter total{};
-  if (bpf_map__lookup_elem(maps().stats, &key, sizeof key, per_cpu.data(),
-                           per_cpu.size() * sizeof(weft_counter), 0) != 0)
-    return total;
-  for (const weft_counter& cpu : per_cpu) {
-    total.packets += cpu.packets;
-    total.bytes += cpu.bytes;
-  }
-  return total;
+  auto all = read_counters(maps());
+  auto it = all.find({ifindex, reason});
+  return it == all.end() ? weft_counter{} : it->second;
 }
 
 // --- frames a VM sends -----------------------------------------------------------------

@@ -179,6 +179,8 @@ protected:
   }
 
   void add_network(std::uint32_t net_id, weft_net_type type, std::uint32_t segmentation_id);
+  // Writes the network's entry, and the copy its ports carry, as apply does.
+  void set_network(std::uint32_t net_id, const weft_network& network);
   // The port's entry in the ports map (net, flags, MAC, policy) as it is now.
   void write_port(const VmPort& port);
   // What the loader writes for a Neutron port: the port, its MAC as a

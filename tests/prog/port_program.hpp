@@ -6,8 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <utility>
 #include <vector>
+
+#include "maps/weft_abi.h"
 
 struct bpf_map;
 struct bpf_object;
@@ -35,8 +39,18 @@ struct PortMaps {
   bpf_map* vteps = nullptr;
   bpf_map* vnis = nullptr;
   bpf_map* segments = nullptr;
-  bpf_map* vtep_stats = nullptr;
+  bpf_map* vtep_paths = nullptr;
+  bpf_map* port_stats = nullptr;
 };
+
+// What the programs counted, packets and bytes summed over the CPUs, by
+// (device, reason): WEFT_MAP_STATS merged with the slots of
+// WEFT_MAP_PORT_STATS, as `weft stats` reads them.
+using Counters = std::map<std::pair<std::uint32_t, std::uint32_t>, weft_counter>;
+Counters read_counters(const PortMaps& maps);
+
+// tx and rx of each VTEP in WEFT_MAP_VTEP_PATHS, summed over the CPUs.
+std::map<std::uint32_t, weft_vtep_path> read_vtep_paths(const PortMaps& maps);
 
 // The verdict of one BPF_PROG_TEST_RUN and the frame as the program left it.
 struct RunResult {

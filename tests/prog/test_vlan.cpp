@@ -100,7 +100,7 @@ TEST_F(VlanTest, ProviderNetworkWithoutItsPhysnetOnThisNodeKeepsUnknownMacsIn) {
   ASSERT_EQ(bpf_map__lookup_elem(maps().networks, &kGreen, sizeof kGreen, &green, sizeof green, 0),
             0);
   green.wire_ifindex = 0;
-  put(maps().networks, kGreen, green);
+  set_network(kGreen, green);
 
   EXPECT_EQ(run(vm7, to_router(vm7)).retval, TC_ACT_SHOT);
   EXPECT_EQ(counts(), one(vm7, WEFT_DROP_NO_PHYSNET));

@@ -117,7 +117,7 @@ void TunnelTest::SetUp() {
         bpf_map__lookup_elem(maps().networks, &net_id, sizeof net_id, &network, sizeof network, 0),
         0);
     network.wire_ifindex = wire;
-    put(maps().networks, net_id, network);
+    set_network(net_id, network);
     weft_segment_key key{};
     key.ifindex = wire;
     key.vlan = vlan;
@@ -173,21 +173,12 @@ VtepCounts TunnelTest::vtep_counts() const {
   for (const Vtep* vtep : {&kVtepB, &kVtepC, &kVtepD, &kVtepE, &kStrangerVtep})
     names[vtep->ip] = vtep->name;
   VtepCounts all;
-  weft_vtep_stat_key key{};
-  weft_vtep_stat_key next{};
-  const weft_vtep_stat_key* previous = nullptr;
-  std::vector<weft_counter> per_cpu(static_cast<std::size_t>(libbpf_num_possible_cpus()));
-  while (bpf_map__get_next_key(maps().vtep_stats, previous, &next, sizeof next) == 0) {
-    key = next;
-    previous = &key;
-    if (bpf_map__lookup_elem(maps().vtep_stats, &key, sizeof key, per_cpu.data(),
-                             per_cpu.size() * sizeof(weft_counter), 0) != 0)
-      continue;
-    std::uint64_t packets = 0;
-    for (const weft_counter& cpu : per_cpu)
-      packets += cpu.packets;
-    auto name = names.count(key.vtep) ? names[key.vtep] : text(key.vtep);
-    all[{name, key.direction == WEFT_DIR_EGRESS ? "egress" : "ingress"}] = packets;
+  for (const auto& [vtep, path] : read_vtep_paths(maps())) {
+    auto name = names.count(vtep) ? names[vtep] : text(vtep);
+    if (path.tx.packets)
+      all[{name, "egress"}] = path.tx.packets;
+    if (path.rx.packets)
+      all[{name, "ingress"}] = path.rx.packets;
   }
   return all;
 }
