@@ -251,7 +251,7 @@ int main(int argc, char** argv) {
     weft_fdb_key fk{};
     fk.net_id = 1;
     std::memcpy(fk.mac, kMacB, 6);
-    weft_fdb_entry fe{kTarget, 0};
+    weft_fdb_entry fe{kTarget, 0, 0};
     check(bpf_map__update_elem(port->maps.fdb, &fk, sizeof(fk), &fe, sizeof(fe), 0), "fdb");
     weft_port_mac_key mk{};
     mk.ifindex = kSource;
@@ -353,7 +353,7 @@ int main(int argc, char** argv) {
             "networks");
       src.net = net; // as apply writes it: the port carries its network's entry
       check(bpf_map__update_elem(port->maps.ports, &kSource, 4, &src, sizeof(src), 0), "ports");
-      weft_fdb_entry remote{0, inet_addr("172.31.0.2")};
+      weft_fdb_entry remote{0, inet_addr("172.31.0.2"), 1}; // the VTEP's slot, as apply gives it
       check(bpf_map__update_elem(port->maps.fdb, &fk, sizeof(fk), &remote, sizeof(remote), 0),
             "fdb");
       std::vector<double> remote_ns, single_base_ns;
@@ -407,7 +407,7 @@ int main(int argc, char** argv) {
       weft_fdb_key key{};
       key.net_id = 1;
       std::memcpy(key.mac, c.mac, 6);
-      weft_fdb_entry entry{c.ifindex, 0};
+      weft_fdb_entry entry{c.ifindex, 0, 0};
       check(bpf_map__update_elem(port->maps.fdb, &key, sizeof(key), &entry, sizeof(entry), 0),
             "fdb");
       std::uint32_t last = c.rules ? static_cast<std::uint32_t>(c.rules - 1) : 0;

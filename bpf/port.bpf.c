@@ -23,7 +23,7 @@ static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* 
   struct weft_port* port = bpf_map_lookup_elem(&ports, &ifindex);
   struct flow* f = scratch_flow();
   struct packet pkt;
-  struct sg_end src;
+  struct sg_path path = {.len = skb->len, .charge = ifindex};
   struct destination dest = {};
   __u32 net_id;
   int ret;
@@ -36,6 +36,7 @@ static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* 
   if (!(port->flags & WEFT_PORT_UP))
     return drop(v, WEFT_DROP_PORT_DOWN);
   net_id = port->net_id;
+  path.zone = net_id;
 
   if ((long)skb->data_end - (long)skb->data < WEFT_PULL_LEN && skb->len > skb->data_end - skb->data)
     bpf_skb_pull_data(skb, skb->len < WEFT_PULL_LEN ? skb->len : WEFT_PULL_LEN);
@@ -54,8 +55,8 @@ static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* 
   ret = l2_lookup(&pkt, ifindex, net_id, 0, &dest);
   if (ret < 0)
     return drop(v, -ret);
-  sg_end_of(&src, ifindex, port);
-  return deliver(skb, f, &src, net_id, &port->net, 0, &dest, v);
+  sg_end_of(&path.src, ifindex, port);
+  return deliver(skb, f, &path, &port->net, 0, &dest, v);
 }
 
 SEC("tc")

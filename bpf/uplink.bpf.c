@@ -36,6 +36,7 @@ static __always_inline int vxlan_in(struct __sk_buff* skb, struct packet* pkt, s
   struct weft_fdb_key key = {};
   struct weft_fdb_entry* at;
   struct weft_vtep_path* path;
+  struct weft_vtep* from;
   struct vxlan_hdr* vx;
   struct ethhdr inner;
   struct ethhdr* eth;
@@ -46,7 +47,8 @@ static __always_inline int vxlan_in(struct __sk_buff* skb, struct packet* pkt, s
 
   if (ip->ihl != 5 || (ip->frag_off & bpf_htons(IP_OFFSET_MASK | IP_MORE_FRAGMENTS)))
     return -WEFT_DROP_MALFORMED;
-  if (!bpf_map_lookup_elem(&vteps, &vtep))
+  from = bpf_map_lookup_elem(&vteps, &vtep);
+  if (!from)
     return -WEFT_DROP_UNKNOWN_VTEP;
   vx = (void*)(ip + 1) + sizeof(struct udphdr);
   eth = (void*)(vx + 1);
@@ -65,7 +67,7 @@ static __always_inline int vxlan_in(struct __sk_buff* skb, struct packet* pkt, s
   if (!at || at->vtep != vtep)
     return -WEFT_DROP_VTEP_SOURCE;
 
-  path = vtep_path(vtep);
+  path = vtep_path(from->slot);
   if (path)
     count_path(&path->rx, skb->len);
   __builtin_memcpy(&inner, eth, sizeof(inner));
@@ -131,7 +133,7 @@ static __always_inline int wire_segment(struct __sk_buff* skb, const struct weft
 static __always_inline int uplink_pipeline(struct __sk_buff* skb, struct verdict* v) {
   struct weft_node_config* cfg = node_config();
   struct flow* f = scratch_flow();
-  struct sg_end from_wire = {}; /* no port of this node's: no egress rules */
+  struct sg_path path = {}; /* from no port of this node's: no egress rules */
   struct destination dest = {};
   struct packet pkt;
   __u32 net_id = 0;
@@ -153,7 +155,10 @@ static __always_inline int uplink_pipeline(struct __sk_buff* skb, struct verdict
   ret = l2_lookup(&pkt, skb->ifindex, net_id, 1, &dest);
   if (ret < 0)
     return drop(v, -ret);
-  return deliver(skb, f, &from_wire, net_id, 0, 1, &dest, v);
+  path.zone = net_id;
+  path.len = skb->len;
+  path.charge = skb->ifindex;
+  return deliver(skb, f, &path, 0, 1, &dest, v);
 }
 
 SEC("tc")

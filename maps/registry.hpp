@@ -84,8 +84,8 @@ inline constexpr std::array kMaps = {
                               Owner::Datapath),
     spec<weft_frag_key, weft_frag_entry>(WEFT_MAP_FRAGS, BPF_MAP_TYPE_LRU_HASH, WEFT_MAX_FRAGS,
                                          Owner::Datapath),
-    spec<__be32, weft_vtep_path>(WEFT_MAP_VTEP_PATHS, BPF_MAP_TYPE_PERCPU_HASH, WEFT_MAX_VTEPS,
-                                 Owner::Datapath),
+    spec<__u32, weft_vtep_path>(WEFT_MAP_VTEP_PATHS, BPF_MAP_TYPE_PERCPU_ARRAY, WEFT_MAX_VTEPS,
+                                Owner::Datapath),
     spec<__u32, weft_port_stats>(WEFT_MAP_PORT_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, WEFT_MAX_PORTS,
                                  Owner::Datapath),
     spec<__u32, weft_port_hits>(WEFT_MAP_PORT_HITS, BPF_MAP_TYPE_PERCPU_ARRAY, WEFT_MAX_PORTS,
@@ -119,12 +119,12 @@ inline std::vector<Spec> applied_in_order() {
 static_assert(sizeof(weft_node_config) == 40);
 static_assert(sizeof(weft_network) == 16);
 static_assert(sizeof(weft_port) == 52);
-static_assert(sizeof(weft_fdb_key) == 12 && sizeof(weft_fdb_entry) == 8);
+static_assert(sizeof(weft_fdb_key) == 12 && sizeof(weft_fdb_entry) == 12);
 static_assert(sizeof(weft_arp_key) == 8 && sizeof(weft_arp_entry) == 8);
 static_assert(sizeof(weft_spoof_v4_key) == 20 && sizeof(weft_spoof_v6_key) == 32);
 static_assert(sizeof(weft_port_mac_key) == 12);
 static_assert(sizeof(weft_flood) ==
-              8 + 4 * std::size_t{WEFT_FLOOD_MAX} + 4 * std::size_t{WEFT_FLOOD_VTEPS_MAX});
+              8 + 4 * std::size_t{WEFT_FLOOD_MAX} + 8 * std::size_t{WEFT_FLOOD_VTEPS_MAX});
 static_assert(sizeof(weft_vtep) == 4 && sizeof(weft_segment_key) == 8);
 static_assert(sizeof(weft_physnet_key) == WEFT_PHYSNET_NAME_LEN && sizeof(weft_physnet) == 4);
 static_assert(sizeof(weft_vtep_path) == 56 &&

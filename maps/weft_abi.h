@@ -13,7 +13,7 @@
 
 #include <linux/types.h>
 
-#define WEFT_ABI_VERSION 5
+#define WEFT_ABI_VERSION 6
 
 /* Map names: also the pin file names under <bpffs>/weft/<node>/maps/. */
 #define WEFT_MAP_CONFIG "config"
@@ -196,8 +196,9 @@ struct weft_fdb_key {
   __u8 pad[2];
 };
 struct weft_fdb_entry {
-  __u32 ifindex; /* local port device; 0 when remote */
-  __be32 vtep;   /* remote node's tunnel IPv4; 0 when local */
+  __u32 ifindex;   /* local port device; 0 when remote */
+  __be32 vtep;     /* remote node's tunnel IPv4; 0 when local */
+  __u32 vtep_slot; /* its weft_vtep.slot; 0 when local */
 };
 
 /* WEFT_MAP_ARP: HASH. The ARP responder's table (fixed IPs and pairs). */
@@ -261,12 +262,15 @@ struct weft_flood {
   __u32 ifindex[WEFT_FLOOD_MAX];
   __u32 vtep_count;
   __be32 vteps[WEFT_FLOOD_VTEPS_MAX];
+  __u32 vtep_slots[WEFT_FLOOD_VTEPS_MAX]; /* weft_vtep.slot of each */
 };
 
 /* WEFT_MAP_VTEPS: HASH, key __be32 tunnel IPv4 of another node of the
  * document. Only these may send this node VXLAN. */
 struct weft_vtep {
-  __u32 flags; /* none yet */
+  /* Its entry in WEFT_MAP_VTEP_PATHS (1 to WEFT_MAX_VTEPS - 1), kept from
+   * one apply to the next; a slot is zeroed before it is given to another. */
+  __u32 slot;
 };
 
 /* WEFT_MAP_VNIS: HASH, key __u32 VNI of a vxlan network with ports on this
@@ -312,7 +316,7 @@ struct weft_port_stats {
 };
 
 /*
- * WEFT_MAP_VTEP_PATHS: PERCPU_HASH, key __be32 tunnel IPv4 of another node.
+ * WEFT_MAP_VTEP_PATHS: PERCPU_ARRAY, key __u32 weft_vtep.slot of another node.
  * The way to it and the traffic each way, in one entry a sent frame looks
  * up once: the outer MACs and device the FIB gave (bpf_fib_lookup), reused
  * for WEFT_VTEP_ROUTE_NS before they are asked again, so that a neighbour

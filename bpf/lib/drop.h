@@ -35,8 +35,11 @@ static __always_inline void count(__u32 ifindex, __u32 reason, __u32 bytes) {
 /* Counts `reason` for the port on `ifindex` with counter slot `slot`. */
 static __always_inline void count_port(__u32 ifindex, __u32 slot, __u32 reason, __u32 bytes) {
   struct weft_port_stats* s;
-  __u32 r = reason;
+  __u64 r = reason;
 
+  /* Compared as 64 bits: Linux 6.1's verifier does not carry a 32-bit
+   * bound over to the index. */
+  asm volatile("" : "+r"(r));
   if (slot && r < WEFT_REASON_FIRST_DROP) {
     s = bpf_map_lookup_elem(&port_stats, &slot);
     if (s) {

@@ -42,15 +42,9 @@ struct vxlan_outer {
 
 _Static_assert(sizeof(struct vxlan_outer) == WEFT_VXLAN_OVERHEAD, "VXLAN overhead");
 
-/* This CPU's entry for the remote VTEP `vtep`: its traffic and the way to it. */
-static __always_inline struct weft_vtep_path* vtep_path(__be32 vtep) {
-  struct weft_vtep_path* path = bpf_map_lookup_elem(&vtep_paths, &vtep);
-  struct weft_vtep_path none = {};
-
-  if (path)
-    return path;
-  bpf_map_update_elem(&vtep_paths, &vtep, &none, BPF_NOEXIST);
-  return bpf_map_lookup_elem(&vtep_paths, &vtep);
+/* This CPU's entry for the remote VTEP in `slot`: its traffic and the way to it. */
+static __always_inline struct weft_vtep_path* vtep_path(__u32 slot) {
+  return slot ? bpf_map_lookup_elem(&vtep_paths, &slot) : 0;
 }
 
 static __always_inline void count_path(struct weft_counter* c, __u32 bytes) {
@@ -107,8 +101,9 @@ static __always_inline void vxlan_outer_of(struct vxlan_outer* h,
  * output lookups are): bpf_fib_lookup wants forwarding on the device it is
  * asked from, and on lo that changes nothing else, where on the uplink it
  * would make the node route what the wire brings (node install turns it on
- * for lo). An answer is kept in `path` for WEFT_VTEP_ROUTE_NS: the lookup
- * costs more than the rest of the encapsulation.
+ * for lo). An answer is kept in `path` (when the VTEP has one) for
+ * WEFT_VTEP_ROUTE_NS: the lookup costs more than the rest of the
+ * encapsulation.
  */
 static __always_inline long vtep_route(struct __sk_buff* skb, const struct weft_node_config* cfg,
                                        __be32 vtep, struct weft_vtep_path* path,
@@ -123,7 +118,7 @@ static __always_inline long vtep_route(struct __sk_buff* skb, const struct weft_
   __u64 now = bpf_ktime_get_coarse_ns();
   long ret;
 
-  if (path->route_ns && now - path->route_ns < WEFT_VTEP_ROUTE_NS) {
+  if (path && path->route_ns && now - path->route_ns < WEFT_VTEP_ROUTE_NS) {
     mac_copy(h->eth.h_dest, path->dmac);
     mac_copy(h->eth.h_source, path->smac);
     *ifindex = path->ifindex;
@@ -135,6 +130,8 @@ static __always_inline long vtep_route(struct __sk_buff* skb, const struct weft_
   mac_copy(h->eth.h_dest, fib.dmac);
   mac_copy(h->eth.h_source, fib.smac);
   *ifindex = fib.ifindex;
+  if (!path)
+    return 0;
   mac_copy(path->dmac, fib.dmac);
   mac_copy(path->smac, fib.smac);
   path->ifindex = fib.ifindex;
@@ -190,26 +187,34 @@ static __always_inline long vxlan_write(struct __sk_buff* skb, const struct vxla
   return 0;
 }
 
-/* Writes the outer headers for `vtep` and sends the frame, or a clone of it
- * when `clone`; returns the tc action (for a clone, TC_ACT_OK when sent) or
- * a negative reason. Not inlined: its headers stay off the stack of the
- * security-group checks (Debian 12's 6.1 verifier allows 512 bytes in all). */
-static __noinline long vxlan_send(struct __sk_buff* skb, __u32 vni, __be32 vtep, __u32 hash,
-                                  int clone) {
+/* vxlan_send()'s `vni` with this bit: send a clone, keep the frame. */
+#define VXLAN_SEND_CLONE (1u << 31)
+
+/* Writes the outer headers for `vtep` (in `slot` of WEFT_MAP_VTEP_PATHS)
+ * and sends the frame, or a clone of it when `vni` has VXLAN_SEND_CLONE;
+ * returns the tc action (for a clone, TC_ACT_OK when sent) or a negative
+ * reason. Not inlined: its headers stay off the stack of the security-group
+ * checks (Debian 12's 6.1 verifier allows 512 bytes in all, and a flood's
+ * copies reach it through two more frames). */
+static __noinline long vxlan_send(struct __sk_buff* skb, __u32 vni, __be32 vtep, __u32 slot,
+                                  __u32 hash) {
   struct weft_node_config* cfg = node_config();
-  struct weft_vtep_path* path = vtep_path(vtep);
+  struct weft_vtep_path* path = vtep_path(slot);
   struct vxlan_outer h __attribute__((aligned(8)));
+  int clone = (vni & VXLAN_SEND_CLONE) != 0;
   __u32 ifindex = 0;
   long route;
 
-  if (!skb || !cfg || !path)
+  vni &= ~VXLAN_SEND_CLONE;
+  if (!skb || !cfg)
     return -WEFT_DROP_ENCAP;
   vxlan_outer_of(&h, cfg, vni, vtep, skb->len, hash);
   route = vtep_route(skb, cfg, vtep, path, &h, &ifindex);
   if (vxlan_write(skb, &h, clone))
     return -WEFT_DROP_ENCAP;
   if (route == 0) {
-    count_path(&path->tx, skb->len);
+    if (path)
+      count_path(&path->tx, skb->len);
     if (clone)
       return bpf_clone_redirect(skb, ifindex, 0) ? -WEFT_DROP_REDIRECT : TC_ACT_OK;
     return bpf_redirect(ifindex, 0);
@@ -218,7 +223,8 @@ static __noinline long vxlan_send(struct __sk_buff* skb, __u32 vni, __be32 vtep,
    * it, for IP frames; a clone or an ARP frame cannot wait for it. */
   if (clone || skb->protocol != bpf_htons(ETH_P_IP))
     return -WEFT_DROP_VTEP_UNRESOLVED;
-  count_path(&path->tx, skb->len);
+  if (path)
+    count_path(&path->tx, skb->len);
   return bpf_redirect_neigh(cfg->uplink_ifindex, 0, 0, 0);
 }
 

@@ -24,6 +24,7 @@ struct destination {
   __u32 kind; /* enum destination_kind */
   __u32 ifindex;
   __be32 vtep;
+  __u32 vtep_slot; /* weft_vtep.slot of `vtep` */
 };
 
 /* Where the frame in `pkt`, sent from `from` (a port, or the device of the
@@ -54,6 +55,7 @@ static __always_inline int l2_lookup(const struct packet* pkt, __u32 from, __u32
   if (entry && entry->vtep) {
     dest->kind = DEST_VTEP;
     dest->vtep = entry->vtep;
+    dest->vtep_slot = entry->vtep_slot;
     return WEFT_OK;
   }
   net = bpf_map_lookup_elem(&networks, &net_id);

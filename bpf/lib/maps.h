@@ -186,9 +186,9 @@ struct {
 } physnets SEC(".maps");
 
 struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, WEFT_MAX_VTEPS);
-  __type(key, __be32);
+  __type(key, __u32);
   __type(value, struct weft_vtep_path);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } vtep_paths SEC(".maps");

@@ -75,10 +75,6 @@ __noinline int sg_admits(__u32 policy, __u32 direction, const struct tuple* t, _
       .direction = direction,
       .port = bpf_htons((__u16)l4_key),
   };
-  struct weft_sg_remote_key rk = {
-      .policy = policy,
-      .direction = direction,
-  };
   struct weft_rule_set *by_l4, *by_remote;
   int rule;
 
@@ -86,8 +82,6 @@ __noinline int sg_admits(__u32 policy, __u32 direction, const struct tuple* t, _
     return 0;
   l4.family = t->family;
   l4.proto = t->proto;
-  rk.prefixlen = WEFT_SG_REMOTE_FIXED_BITS + (t->family == 4 ? 32 : 128);
-  rk.family = t->family;
   by_l4 = bpf_map_lookup_elem(&sg_l4, &l4);
   if (!by_l4) {
     /* No rule of this protocol covers this port: only rules of any protocol can. */
@@ -98,8 +92,19 @@ __noinline int sg_admits(__u32 policy, __u32 direction, const struct tuple* t, _
     if (!by_l4)
       return 0;
   }
-  __builtin_memcpy(rk.ip, direction == WEFT_DIR_INGRESS ? t->saddr : t->daddr, 16);
-  by_remote = bpf_map_lookup_elem(&sg_remote, &rk);
+  /* The remote's key takes the L4 key's place on the stack (Linux 6.1
+   * allows 512 bytes to the deepest chain of calls, this one's). */
+  {
+    struct weft_sg_remote_key rk = {
+        .prefixlen = WEFT_SG_REMOTE_FIXED_BITS + (t->family == 4 ? 32 : 128),
+        .policy = policy,
+        .direction = direction,
+        .family = t->family,
+    };
+
+    __builtin_memcpy(rk.ip, direction == WEFT_DIR_INGRESS ? t->saddr : t->daddr, 16);
+    by_remote = bpf_map_lookup_elem(&sg_remote, &rk);
+  }
   if (!by_remote)
     return 0;
   rule = rule_sets_intersect(by_l4, by_remote);

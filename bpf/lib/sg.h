@@ -15,9 +15,9 @@
 /* One end of a packet's path: a local port (flags 0 when there is none). */
 struct sg_end {
   __u32 ifindex;
-  __u32 flags; /* WEFT_PORT_* */
   __u32 policy;
-  __u32 slot;         /* weft_port.stat_slot */
+  __u16 flags;        /* WEFT_PORT_* */
+  __u16 slot;         /* weft_port.stat_slot (below WEFT_MAX_PORTS) */
   __u16 allow_all[4]; /* weft_port.allow_all */
 };
 

@@ -25,7 +25,7 @@ MapSet Session::fabric_maps() {
     // and clears counters and rule hits that no longer mean anything (or
     // belonged to another port).
     if (spec.owner != maps::Owner::Datapath || name == WEFT_MAP_STATS || name == WEFT_MAP_SG_HITS ||
-        name == WEFT_MAP_PORT_STATS || name == WEFT_MAP_PORT_HITS)
+        name == WEFT_MAP_PORT_STATS || name == WEFT_MAP_PORT_HITS || name == WEFT_MAP_VTEP_PATHS)
       set[name] = &map(name);
   }
   return set;

@@ -66,6 +66,29 @@ StatSlots assign_stat_slots(const State& state, const std::string& node,
   return slots;
 }
 
+// The other nodes' VTEPs keep their slot; new ones take the lowest free one
+// (capacity is checked with the vteps map's).
+VtepSlots assign_vtep_slots(const std::map<std::string, std::uint32_t>& vtep_of_host,
+                            const VtepSlots& previous) {
+  VtepSlots slots;
+  std::set<std::uint32_t> used;
+  for (const auto& [host, vtep] : vtep_of_host)
+    if (auto it = previous.find(vtep); it != previous.end() && it->second > 0 &&
+                                       it->second < WEFT_MAX_VTEPS &&
+                                       used.insert(it->second).second)
+      slots[vtep] = it->second;
+  std::uint32_t next = 1;
+  for (const auto& [host, vtep] : vtep_of_host) {
+    if (slots.count(vtep))
+      continue;
+    while (used.count(next))
+      ++next;
+    slots[vtep] = next < WEFT_MAX_VTEPS ? next : 0;
+    used.insert(next);
+  }
+  return slots;
+}
+
 std::uint8_t net_type(NetworkType type) {
   switch (type) {
   case NetworkType::Vxlan:
@@ -235,8 +258,9 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
       out.put(WEFT_MAP_SEGMENTS, key, net_id);
     }
   }
-  for (const auto& [host, vtep] : underlay.vtep_of_host)
-    out.put(WEFT_MAP_VTEPS, vtep, weft_vtep{});
+  desired.vtep_slots = assign_vtep_slots(underlay.vtep_of_host, previous.vtep_slots);
+  for (const auto& [vtep, slot] : desired.vtep_slots)
+    out.put(WEFT_MAP_VTEPS, vtep, weft_vtep{slot});
 
   // The ARP responder knows every port of every network, wherever it is bound.
   for (const auto& port : state.ports) {
@@ -291,10 +315,10 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
     weft_fdb_key fdb_key{};
     fdb_key.net_id = local.net_id;
     copy_mac(fdb_key.mac, port.mac_address);
-    out.put(WEFT_MAP_FDB, fdb_key, weft_fdb_entry{ifindex, 0});
+    out.put(WEFT_MAP_FDB, fdb_key, weft_fdb_entry{ifindex, 0, 0});
     for (const auto& pair : port.allowed_address_pairs) {
       copy_mac(fdb_key.mac, pair.mac_address);
-      out.put(WEFT_MAP_FDB, fdb_key, weft_fdb_entry{ifindex, 0});
+      out.put(WEFT_MAP_FDB, fdb_key, weft_fdb_entry{ifindex, 0, 0});
     }
     flood_lists[local.net_id].push_back(ifindex);
 
@@ -324,7 +348,8 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
       key.net_id = net_id;
       copy_mac(key.mac, mac);
       auto& fdb = desired.maps[WEFT_MAP_FDB];
-      fdb.emplace(to_bytes(key), to_bytes(weft_fdb_entry{0, vtep->second}));
+      fdb.emplace(to_bytes(key),
+                  to_bytes(weft_fdb_entry{0, vtep->second, desired.vtep_slots.at(vtep->second)}));
     }
     if (hosted.count(port.network_id))
       flood_vteps[net_id].insert(vtep->second);
@@ -346,8 +371,10 @@ Desired compile(const State& state, const std::string& node, const Assignments& 
       list.ifindex[i] = members[i];
     list.vtep_count = static_cast<std::uint32_t>(vteps.size());
     std::size_t i = 0;
-    for (auto vtep : vteps)
+    for (auto vtep : vteps) {
+      list.vtep_slots[i] = desired.vtep_slots.at(vtep);
       list.vteps[i++] = vtep;
+    }
     out.put(WEFT_MAP_FLOOD, net_id, list);
   }
 

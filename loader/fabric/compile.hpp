@@ -34,18 +34,22 @@ struct LocalPort {
 
 // Port id → its slot in WEFT_MAP_PORT_STATS.
 using StatSlots = std::map<std::string, std::uint32_t>;
+// Tunnel IPv4 (network order) of another node → its slot in WEFT_MAP_VTEP_PATHS.
+using VtepSlots = std::map<std::uint32_t, std::uint32_t>;
 
 // Ids the loader hands out and keeps stable from one apply to the next.
 struct Assignments {
   NetIds net_ids;
   PolicyIds policy_ids;
   StatSlots stat_slots;
+  VtepSlots vtep_slots; // from the pinned vteps map, which keeps them
 };
 
 struct Desired {
   std::map<std::string, std::map<Bytes, Bytes>> maps; // by map name
   NetIds net_ids;
   PolicyIds policy_ids;
+  VtepSlots vtep_slots;
   std::vector<LocalPort> local_ports; // ports bound to this node
 };
 

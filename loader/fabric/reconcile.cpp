@@ -66,6 +66,8 @@ Plan Fabric::plan(const State& state) const {
         previous.stat_slots[port.id] = port.stat_slot;
   } else
     previous.net_ids = net_ids_in_networks_map(state, map(WEFT_MAP_NETWORKS).dump());
+  for (const auto& [vtep, value] : Map<std::uint32_t, weft_vtep>(map(WEFT_MAP_VTEPS)).entries())
+    previous.vtep_slots[vtep] = value.slot;
   IfindexOf ifindex_of = [this](const std::string& device) {
     auto dev = devices_.find(device);
     return dev ? std::optional<int>(dev->ifindex) : std::nullopt;
@@ -84,6 +86,10 @@ Plan Fabric::plan(const State& state) const {
     if (auto it = previous.stat_slots.find(port.id);
         port.stat_slot && (it == previous.stat_slots.end() || it->second != port.stat_slot))
       plan.fresh_stat_slots.push_back(port.stat_slot);
+  for (const auto& [vtep, slot] : plan.desired.vtep_slots)
+    if (auto it = previous.vtep_slots.find(vtep);
+        slot && (it == previous.vtep_slots.end() || it->second != slot))
+      plan.fresh_vtep_slots.push_back(slot);
 
   std::set<std::string> wanted;
   for (const auto& port : plan.desired.local_ports) {
@@ -166,6 +172,9 @@ void Fabric::execute(const Plan& plan, const std::string& document) {
     if (auto it = maps_.find(WEFT_MAP_PORT_HITS); it != maps_.end() && it->second)
       Map<std::uint32_t, weft_port_hits>(*it->second).put(slot, weft_port_hits{});
   }
+  if (auto it = maps_.find(WEFT_MAP_VTEP_PATHS); it != maps_.end() && it->second)
+    for (std::uint32_t slot : plan.fresh_vtep_slots)
+      Map<std::uint32_t, weft_vtep_path>(*it->second).put(slot, weft_vtep_path{});
   // Additions and changes in map order (addresses before ports, ports before
   // the FDB and flood lists that lead to them), then attachments, then
   // detachments, then removals in reverse map order.

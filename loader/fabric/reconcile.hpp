@@ -42,9 +42,10 @@ struct Plan {
   std::size_t stale_stats = 0;    // counters of ports that are gone
   // Counter slots given to a port that did not have them: zeroed first.
   std::vector<std::uint32_t> fresh_stat_slots;
+  std::vector<std::uint32_t> fresh_vtep_slots; // the same for other nodes' VTEPs
   bool empty() const {
     return changes.empty() && attach.empty() && detach.empty() && stale_stats == 0 &&
-           fresh_stat_slots.empty();
+           fresh_stat_slots.empty() && fresh_vtep_slots.empty();
   }
 };
 

@@ -183,7 +183,9 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     auto fk = from_bytes<weft_fdb_key>(key);
     auto fv = from_bytes<weft_fdb_entry>(value);
     k = {{"net_id", fk.net_id}, {"mac", mac_str(fk.mac)}};
-    v = {{"ifindex", fv.ifindex}, {"vtep", fv.vtep ? json(ipv4_str(fv.vtep)) : json(nullptr)}};
+    v = {{"ifindex", fv.ifindex},
+         {"vtep", fv.vtep ? json(ipv4_str(fv.vtep)) : json(nullptr)},
+         {"vtep_slot", fv.vtep_slot}};
   } else if (map == WEFT_MAP_ARP) {
     auto ak = from_bytes<weft_arp_key>(key);
     auto av = from_bytes<weft_arp_entry>(value);
@@ -253,7 +255,7 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     v = {{"ifindexes", members}, {"vteps", vteps}};
   } else if (map == WEFT_MAP_VTEPS) {
     k = {{"vtep", ipv4_str(from_bytes<std::uint32_t>(key))}};
-    v = "allowed";
+    v = {{"slot", from_bytes<weft_vtep>(value).slot}};
   } else if (map == WEFT_MAP_VNIS) {
     k = {{"vni", from_bytes<std::uint32_t>(key)}};
     v = {{"net_id", from_bytes<std::uint32_t>(value)}};
@@ -267,7 +269,7 @@ nlohmann::json decode_entry(const std::string& map, const Bytes& key, const Byte
     v = {{"ifindex", from_bytes<weft_physnet>(value).ifindex}};
   } else if (map == WEFT_MAP_VTEP_PATHS) {
     auto p = from_bytes<weft_vtep_path>(value);
-    k = {{"vtep", ipv4_str(from_bytes<std::uint32_t>(key))}};
+    k = {{"slot", from_bytes<std::uint32_t>(key)}};
     v = {{"tx_packets", p.tx.packets},
          {"tx_bytes", p.tx.bytes},
          {"rx_packets", p.rx.packets},

@@ -245,11 +245,7 @@ std::map<std::uint32_t, const Network*> networks_by_net_id(Session& session) {
 json inspect_vteps(Session& session) {
   auto nodes = node_of_vtep(session.applied());
   auto nets = networks_by_net_id(session);
-  // Counters by VTEP, summed over CPUs.
-  std::map<std::uint32_t, weft_vtep_path> counters;
   auto& paths = session.map(WEFT_MAP_VTEP_PATHS);
-  for (const auto& key : paths.keys())
-    counters[from_bytes<std::uint32_t>(key)] = merge_vtep_path(paths.lookup_percpu(key));
   std::map<std::uint32_t, std::set<std::string>> flooded;
   for (const auto& [net_id, list] :
        Map<std::uint32_t, weft_flood>(session.map(WEFT_MAP_FLOOD)).entries())
@@ -265,12 +261,13 @@ json inspect_vteps(Session& session) {
   json rows = json::array();
   for (const auto& [vtep, entry] :
        Map<std::uint32_t, weft_vtep>(session.map(WEFT_MAP_VTEPS)).entries()) {
-    (void)entry;
     json networks = json::array();
     for (const auto& name : flooded[vtep])
       networks.push_back(name);
-    auto tx = counters[vtep].tx;
-    auto rx = counters[vtep].rx;
+    // Counters in its slot, summed over CPUs.
+    auto counted = merge_vtep_path(paths.lookup_percpu(to_bytes(entry.slot)));
+    auto tx = counted.tx;
+    auto rx = counted.rx;
     rows.push_back({{"vtep", ipv4_str(vtep)},
                     {"node", nodes.count(vtep) ? nodes[vtep] : ""},
                     {"networks", networks},

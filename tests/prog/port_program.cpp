@@ -137,13 +137,15 @@ std::map<std::uint32_t, weft_vtep_path> read_vtep_paths(const PortMaps& maps) {
   while (bpf_map__get_next_key(maps.vtep_paths, previous, &next, sizeof next) == 0) {
     vtep = next;
     previous = &vtep;
-    auto& total = all[vtep];
+    weft_vtep_path total{};
     for (const auto& p : per_cpu<weft_vtep_path>(maps.vtep_paths, &vtep)) {
       total.tx.packets += p.tx.packets;
       total.tx.bytes += p.tx.bytes;
       total.rx.packets += p.rx.packets;
       total.rx.bytes += p.rx.bytes;
     }
+    if (total.tx.packets || total.rx.packets)
+      all[vtep] = total;
   }
   return all;
 }

@@ -49,7 +49,8 @@ struct PortMaps {
 using Counters = std::map<std::pair<std::uint32_t, std::uint32_t>, weft_counter>;
 Counters read_counters(const PortMaps& maps);
 
-// tx and rx of each VTEP in WEFT_MAP_VTEP_PATHS, summed over the CPUs.
+// tx and rx of each VTEP slot in WEFT_MAP_VTEP_PATHS that counted any,
+// summed over the CPUs.
 std::map<std::uint32_t, weft_vtep_path> read_vtep_paths(const PortMaps& maps);
 
 // The verdict of one BPF_PROG_TEST_RUN and the frame as the program left it.

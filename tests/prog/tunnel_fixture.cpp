@@ -126,7 +126,7 @@ void TunnelTest::SetUp() {
 }
 
 void TunnelTest::add_vtep(const Vtep& vtep) {
-  put(maps().vteps, vtep.ip, weft_vtep{});
+  put(maps().vteps, vtep.ip, weft_vtep{vtep.slot});
 }
 
 void TunnelTest::add_remote_port(const RemotePort& port) {
@@ -135,6 +135,7 @@ void TunnelTest::add_remote_port(const RemotePort& port) {
   std::memcpy(key.mac, port.mac.data(), WEFT_ETH_ALEN);
   weft_fdb_entry entry{};
   entry.vtep = port.vtep.ip;
+  entry.vtep_slot = port.vtep.slot;
   put(maps().fdb, key, entry);
   weft_arp_key arp_key{};
   arp_key.net_id = port.net_id;
@@ -148,8 +149,10 @@ void TunnelTest::set_flood_vteps(std::uint32_t net_id, std::initializer_list<Vte
   weft_flood list{};
   bpf_map__lookup_elem(maps().flood, &net_id, sizeof net_id, &list, sizeof list, 0);
   list.vtep_count = 0;
-  for (const Vtep& vtep : vteps)
+  for (const Vtep& vtep : vteps) {
+    list.vtep_slots[list.vtep_count] = vtep.slot;
     list.vteps[list.vtep_count++] = vtep.ip;
+  }
   put(maps().flood, net_id, list);
 }
 
@@ -169,12 +172,12 @@ Bytes TunnelTest::from_vtep(const Vtep& vtep, std::uint32_t vni, const Bytes& in
 }
 
 VtepCounts TunnelTest::vtep_counts() const {
-  std::map<Ipv4Address, std::string> names;
+  std::map<std::uint32_t, std::string> names;
   for (const Vtep* vtep : {&kVtepB, &kVtepC, &kVtepD, &kVtepE, &kStrangerVtep})
-    names[vtep->ip] = vtep->name;
+    names[vtep->slot] = vtep->name;
   VtepCounts all;
-  for (const auto& [vtep, path] : read_vtep_paths(maps())) {
-    auto name = names.count(vtep) ? names[vtep] : text(vtep);
+  for (const auto& [slot, path] : read_vtep_paths(maps())) {
+    auto name = names.count(slot) ? names[slot] : "slot " + std::to_string(slot);
     if (path.tx.packets)
       all[{name, "egress"}] = path.tx.packets;
     if (path.rx.packets)

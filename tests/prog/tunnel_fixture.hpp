@@ -37,15 +37,16 @@ inline const Ipv4Address kTunnelIp = ipv4("192.0.2.1");
 struct Vtep {
   std::string name;
   Ipv4Address ip;
-  Mac next_hop_mac; // its own, or (routed) the gateway's
+  Mac next_hop_mac;   // its own, or (routed) the gateway's
+  std::uint32_t slot; // in WEFT_MAP_VTEP_PATHS, as apply gives each VTEP one
 };
 
-inline const Vtep kVtepB{"B", ipv4("192.0.2.2"), mac("02:77:00:00:00:02")};
-inline const Vtep kVtepC{"C", ipv4("192.0.2.3"), mac("02:77:00:00:00:03")};
-inline const Vtep kVtepD{"D", ipv4("192.0.2.4"), kZeroMac}; // on the link, not resolved
-inline const Vtep kVtepE{"E", ipv4("198.51.100.5"), mac("02:77:00:00:00:fe")}; // via 192.0.2.254
+inline const Vtep kVtepB{"B", ipv4("192.0.2.2"), mac("02:77:00:00:00:02"), 1};
+inline const Vtep kVtepC{"C", ipv4("192.0.2.3"), mac("02:77:00:00:00:03"), 2};
+inline const Vtep kVtepD{"D", ipv4("192.0.2.4"), kZeroMac, 3}; // on the link, not resolved
+inline const Vtep kVtepE{"E", ipv4("198.51.100.5"), mac("02:77:00:00:00:fe"), 4}; // via .254
 // Resolved on the link, but no node of the document: never sent to, never accepted.
-inline const Vtep kStrangerVtep{"stranger", ipv4("192.0.2.9"), mac("02:77:00:00:00:09")};
+inline const Vtep kStrangerVtep{"stranger", ipv4("192.0.2.9"), mac("02:77:00:00:00:09"), 5};
 
 // A port bound to another node.
 struct RemotePort {
