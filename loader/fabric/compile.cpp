@@ -1,5 +1,6 @@
 #include "loader/fabric/compile.hpp"
 
+#include <cstdint>
 #include <cstring>
 #include <netinet/in.h>
 #include <set>
@@ -22,71 +23,57 @@ const std::vector<std::string>& reconciled_maps() {
 
 namespace {
 
-NetIds assign_net_ids(const State& state, const NetIds& previous) {
-  NetIds ids;
+// Ids handed out from 1 up and kept from one apply to the next: each key
+// keeps its previous id while that is below `limit` and no other key has it;
+// the others take the lowest free one, or 0 (none) when none is left.
+template <class Key>
+std::map<Key, std::uint32_t> keep_or_assign(const std::vector<Key>& keys,
+                                            const std::map<Key, std::uint32_t>& previous,
+                                            std::uint32_t limit) {
+  std::map<Key, std::uint32_t> ids;
   std::set<std::uint32_t> used;
-  for (const auto& net : state.networks) {
-    if (auto it = previous.find(net.id); it != previous.end()) {
-      ids[net.id] = it->second;
-      used.insert(it->second);
-    }
-  }
+  for (const auto& key : keys)
+    if (auto it = previous.find(key); it != previous.end() && it->second > 0 &&
+                                      it->second < limit && used.insert(it->second).second)
+      ids[key] = it->second;
   std::uint32_t next = 1;
-  for (const auto& net : state.networks) {
-    if (ids.count(net.id))
+  for (const auto& key : keys) {
+    if (ids.count(key))
       continue;
     while (used.count(next))
       ++next;
-    ids[net.id] = next;
+    ids[key] = next < limit ? next : 0;
     used.insert(next);
   }
   return ids;
+}
+
+NetIds assign_net_ids(const State& state, const NetIds& previous) {
+  std::vector<std::string> ids;
+  for (const auto& net : state.networks)
+    ids.push_back(net.id);
+  return keep_or_assign(ids, previous, UINT32_MAX);
 }
 
 // Local ports keep their slot; new ones take the lowest free one, and none
 // (0: counted by device instead) when all are taken.
 StatSlots assign_stat_slots(const State& state, const std::string& node,
                             const StatSlots& previous) {
-  StatSlots slots;
-  std::set<std::uint32_t> used;
+  std::vector<std::string> local;
   for (const auto& port : state.ports)
-    if (auto it = previous.find(port.id); port.host_id == node && it != previous.end() &&
-                                          it->second > 0 && it->second < WEFT_MAX_PORTS &&
-                                          used.insert(it->second).second)
-      slots[port.id] = it->second;
-  std::uint32_t next = 1;
-  for (const auto& port : state.ports) {
-    if (port.host_id != node || slots.count(port.id))
-      continue;
-    while (used.count(next))
-      ++next;
-    slots[port.id] = next < WEFT_MAX_PORTS ? next : 0;
-    used.insert(next);
-  }
-  return slots;
+    if (port.host_id == node)
+      local.push_back(port.id);
+  return keep_or_assign(local, previous, WEFT_MAX_PORTS);
 }
 
 // The other nodes' VTEPs keep their slot; new ones take the lowest free one
 // (capacity is checked with the vteps map's).
 VtepSlots assign_vtep_slots(const std::map<std::string, std::uint32_t>& vtep_of_host,
                             const VtepSlots& previous) {
-  VtepSlots slots;
-  std::set<std::uint32_t> used;
+  std::vector<std::uint32_t> vteps;
   for (const auto& [host, vtep] : vtep_of_host)
-    if (auto it = previous.find(vtep); it != previous.end() && it->second > 0 &&
-                                       it->second < WEFT_MAX_VTEPS &&
-                                       used.insert(it->second).second)
-      slots[vtep] = it->second;
-  std::uint32_t next = 1;
-  for (const auto& [host, vtep] : vtep_of_host) {
-    if (slots.count(vtep))
-      continue;
-    while (used.count(next))
-      ++next;
-    slots[vtep] = next < WEFT_MAX_VTEPS ? next : 0;
-    used.insert(next);
-  }
-  return slots;
+    vteps.push_back(vtep);
+  return keep_or_assign(vteps, previous, WEFT_MAX_VTEPS);
 }
 
 std::uint8_t net_type(NetworkType type) {

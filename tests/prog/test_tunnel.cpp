@@ -11,7 +11,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <functional>
 #include <set>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/prog/tunnel_fixture.hpp"
@@ -77,6 +81,29 @@ TEST_F(TunnelTest, UnicastToRemotePortIsEncapsulatedToItsVtep) {
   expect_vxlan(result.out, kVtepB, 1001, frame);
   EXPECT_EQ(counts(), one(vm1, WEFT_FWD_VTEP));
   EXPECT_EQ(vtep_counts(), (VtepCounts{{{"B", "egress"}, 1}}));
+}
+
+// The way to a VTEP is asked of the FIB once per WEFT_VTEP_ROUTE_NS and CPU,
+// not per frame: a neighbour that changes its MAC is followed after that.
+TEST_F(TunnelTest, ANeighbourChangeIsFollowedOnceTheCachedRouteExpires) {
+  auto set_b = [](const std::string& lladdr) {
+    std::string command =
+        "ip neigh replace 192.0.2.2 lladdr " + lladdr + " dev " + kUplink + " nud permanent";
+    return std::system(command.c_str()) == 0;
+  };
+  struct Restore {
+    std::function<bool(const std::string&)> set;
+    ~Restore() { set("02:77:00:00:00:02"); } // kVtepB's, as the fixture made it
+  } restore{set_b};
+  Bytes frame = udp4(vm1.mac, rb.mac, vm1.ip, rb.ip, 5000, 5000);
+
+  expect_vxlan(run(vm1, frame).out, kVtepB, 1001, frame);
+  ASSERT_TRUE(set_b("02:77:00:00:00:22"));
+  std::this_thread::sleep_for(std::chrono::nanoseconds(WEFT_VTEP_ROUTE_NS) +
+                              std::chrono::milliseconds(50));
+  Vtep moved = kVtepB;
+  moved.next_hop_mac = mac("02:77:00:00:00:22");
+  expect_vxlan(run(vm1, frame).out, moved, 1001, frame);
 }
 
 TEST_F(TunnelTest, EachNetworkIsSentWithItsOwnVni) {

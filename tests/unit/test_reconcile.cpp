@@ -2,7 +2,11 @@
 // that an apply writes only what changed.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <cstring>
+#include <set>
+#include <vector>
 
 #include "fakes.hpp"
 #include "loader/model/state.hpp"
@@ -278,6 +282,71 @@ TEST(Reconcile, ALostRecordKeepsNetIdsFromThePinnedNetworks) {
   EXPECT_TRUE(again.changes.empty());
   EXPECT_EQ(h.maps.writes(), writes);
   EXPECT_EQ(h.records.load()->net_ids.at("net-b"), 2u);
+}
+
+// Counters live in slots the ports keep from one apply to the next; a slot
+// given to a port that did not have it is zeroed first, so it never shows
+// the counts of the port that held it before.
+TEST(Reconcile, PortsKeepTheirCounterSlotsAndAReusedSlotStartsAtZero) {
+  Harness h;
+  h.apply(document({kPortA1, kPortA2, kPortB1}));
+  auto slot_of = [&](std::uint32_t ifindex) { return port_entry(h, ifindex)->stat_slot; };
+  std::set<std::uint32_t> slots = {slot_of(11), slot_of(12), slot_of(21)};
+  EXPECT_EQ(slots, (std::set<std::uint32_t>{1, 2, 3}));
+  std::uint32_t a2 = slot_of(12), b1 = slot_of(21);
+  weft_port_stats counted{};
+  counted.reason[WEFT_FWD_UNICAST].packets = 7;
+  Map<std::uint32_t, weft_port_stats>(h.maps[WEFT_MAP_PORT_STATS]).put(a2, counted);
+
+  Plan without = h.apply(document({kPortA1, kPortB1}));
+  EXPECT_TRUE(without.fresh_stat_slots.empty());
+  EXPECT_EQ(slot_of(21), b1);
+  Plan again = h.apply(document({kPortA1, kPortA2, kPortB1}));
+  EXPECT_EQ(again.fresh_stat_slots, std::vector<std::uint32_t>{a2});
+  EXPECT_EQ(slot_of(12), a2);
+  auto zeroed = Map<std::uint32_t, weft_port_stats>(h.maps[WEFT_MAP_PORT_STATS]).get(a2);
+  ASSERT_TRUE(zeroed);
+  EXPECT_EQ(zeroed->reason[WEFT_FWD_UNICAST].packets, 0u);
+  // Nothing changed: nothing to zero.
+  EXPECT_TRUE(h.apply(document({kPortA1, kPortA2, kPortB1})).empty());
+}
+
+// Each other node's VTEP has a slot for its route and counters, kept in the
+// vteps map; the FDB entries and flood lists that lead to it carry it.
+TEST(Reconcile, VtepsKeepTheirSlotsAndTheFdbCarriesThem) {
+  auto doc = [](const std::vector<std::string>& ports, bool with_node2) {
+    std::string d = document(ports);
+    std::string nodes =
+        R"({"nodes":[{"name":"node1","tunnel_ip":"192.0.2.1"},)" +
+        std::string(with_node2 ? R"({"name":"node2","tunnel_ip":"192.0.2.2"},)" : "") +
+        R"({"name":"node3","tunnel_ip":"192.0.2.3"}],)";
+    return nodes + d.substr(1);
+  };
+  const std::string remote3 = port_json("a4000000-0000-4000-8000-000000000004", "net-a",
+                                        "fa:16:3e:00:00:04", "10.0.0.4", "node3");
+  Harness h;
+  h.apply(doc({kPortA1, kRemoteA3, remote3}, true));
+  Map<std::uint32_t, weft_vtep> vteps(h.maps[WEFT_MAP_VTEPS]);
+  std::uint32_t node2 = inet_addr("192.0.2.2"), node3 = inet_addr("192.0.2.3");
+  ASSERT_TRUE(vteps.get(node2) && vteps.get(node3));
+  std::uint32_t slot3 = vteps.get(node3)->slot;
+  EXPECT_NE(slot3, 0u);
+  EXPECT_NE(vteps.get(node2)->slot, slot3);
+  weft_fdb_key key{};
+  key.net_id = 1;
+  std::memcpy(key.mac, "\xfa\x16\x3e\x00\x00\x04", 6);
+  ASSERT_TRUE(fdb_entry(h, key));
+  EXPECT_EQ(fdb_entry(h, key)->vtep, node3);
+  EXPECT_EQ(fdb_entry(h, key)->vtep_slot, slot3);
+  auto flood = flood_entry(h, 1);
+  ASSERT_TRUE(flood);
+  for (std::uint32_t i = 0; i < flood->vtep_count; ++i)
+    EXPECT_EQ(flood->vtep_slots[i], vteps.get(flood->vteps[i])->slot);
+
+  // node2 leaves: node3 keeps its slot, nothing of it is zeroed.
+  Plan plan = h.apply(doc({kPortA1, remote3}, false));
+  EXPECT_EQ(vteps.get(node3)->slot, slot3);
+  EXPECT_TRUE(plan.fresh_vtep_slots.empty());
 }
 
 TEST(Reconcile, DeviceRecreatedWithANewIfindexMovesThePort) {
