@@ -56,7 +56,7 @@ static __always_inline int port_pipeline(struct __sk_buff* skb, struct verdict* 
   if (ret < 0)
     return drop(v, -ret);
   sg_end_of(&path.src, ifindex, port);
-  return deliver(skb, f, &path, &port->net, 0, &dest, v);
+  return deliver(skb, f, &path, &port->net, &dest, v);
 }
 
 SEC("tc")

@@ -158,7 +158,7 @@ static __always_inline int uplink_pipeline(struct __sk_buff* skb, struct verdict
   path.zone = net_id;
   path.len = skb->len;
   path.charge = skb->ifindex;
-  return deliver(skb, f, &path, 0, 1, &dest, v);
+  return deliver(skb, f, &path, 0, &dest, v);
 }
 
 SEC("tc")

@@ -123,12 +123,11 @@ static long flood_vtep(__u32 index, void* data) {
 }
 
 /* The copies of a flooded frame for the other nodes: one per VTEP that
- * hosts ports of a vxlan network, or the frame itself on the provider
+ * hosts ports of a vxlan network `net`, or the frame itself on the provider
  * network's device, within the network's MTU. Returns how many went. */
-static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* list, __u32 net_id,
-                                   __u32 family, __u32 hash) {
+static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* list,
+                                   const struct weft_network* net, __u32 family, __u32 hash) {
   struct vtep_flood_ctx ctx = {.skb = skb, .list = list, .hash = hash};
-  struct weft_network* net = bpf_map_lookup_elem(&networks, &net_id);
   __u32 n;
 
   if (!skb || !list || !net)
@@ -155,11 +154,12 @@ static __noinline int flood_remote(struct __sk_buff* skb, struct weft_flood* lis
   return ctx.sent;
 }
 
-/* A copy to every other up port of the segment, and (unless it came from
- * the wire) to the other nodes; the original is consumed. */
+/* A copy to every other up port of the segment, and (when the sending port
+ * gave its network's entry `net`, 0 from the wire) to the other nodes; the
+ * original is consumed. */
 static __always_inline int deliver_flood(struct __sk_buff* skb, const struct flow* f,
-                                         const struct sg_end* src, __u32 net_id, int from_wire,
-                                         struct verdict* v) {
+                                         const struct sg_end* src, __u32 net_id,
+                                         const struct weft_network* net, struct verdict* v) {
   struct flood_ctx ctx = {.skb = skb, .flow = f, .from = skb->ifindex};
   __u32 n;
 
@@ -177,8 +177,8 @@ static __always_inline int deliver_flood(struct __sk_buff* skb, const struct flo
     n = WEFT_FLOOD_MAX;
   bpf_loop(n, flood_one, &ctx, 0);
   /* Last: the remote copies change the frame. */
-  if (!from_wire)
-    ctx.sent += flood_remote(skb, ctx.list, net_id, f->t.family, flow_hash(f));
+  if (net)
+    ctx.sent += flood_remote(skb, ctx.list, net, f->t.family, flow_hash(f));
   v->reason = ctx.sent ? WEFT_FWD_FLOOD : WEFT_DROP_NO_FLOOD_TARGET;
   return TC_ACT_SHOT;
 }
@@ -234,10 +234,9 @@ static __always_inline int deliver_remote(struct __sk_buff* skb, const struct fl
  * for Linux 6.1's 512 bytes. */
 static __always_inline int deliver(struct __sk_buff* skb, const struct flow* f,
                                    struct sg_path* path, const struct weft_network* net,
-                                   int from_wire, const struct destination* dest,
-                                   struct verdict* v) {
+                                   const struct destination* dest, struct verdict* v) {
   if (dest->kind == DEST_FLOOD)
-    return deliver_flood(skb, f, &path->src, path->zone, from_wire, v);
+    return deliver_flood(skb, f, &path->src, path->zone, net, v);
   if (dest->kind == DEST_PORT)
     return deliver_port(skb, f, path, dest->ifindex, v);
   return deliver_remote(skb, f, path, net, dest, v);

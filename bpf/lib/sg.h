@@ -20,6 +20,8 @@ struct sg_end {
   __u16 slot;         /* weft_port.stat_slot (below WEFT_MAX_PORTS) */
   __u16 allow_all[4]; /* weft_port.allow_all */
 };
+_Static_assert(WEFT_PORT_STATEFUL <= 0xffff && WEFT_MAX_PORTS <= 0x10000,
+               "sg_end keeps port flags and stat slots in 16 bits");
 
 /* A packet's way through the fabric: from `src` to `dst` in network `zone`. */
 struct sg_path {
