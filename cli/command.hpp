@@ -80,5 +80,6 @@ void register_stats(Command& cmd);
 void register_sg(Command& cmd);
 void register_ct(Command& cmd);
 void register_lab(Command& cmd);
+void register_agent(Command& cmd);
 
 } // namespace weft::cli

@@ -45,9 +45,13 @@ OBJECTS AND COMMANDS
   lab plug -f TOPOLOGY [--dry-run] | lab topology | lab state
                           make missing VMs only; print the topology, its document
 
+  agent status            the node agent (weftd): source, revision applied,
+                          last change, errors, ports up
+
 FILES
   <bpffs>/weft/<node>/{maps,progs,links}/   pinned maps, program and tcx links
   <state-dir>/<node>/applied.json           the last applied document
+  <state-dir>/<node>/agent.json             what weftd says of itself
 
 EXIT STATUS
   0 on success; 1 on any error (the message names the resource and field).
@@ -81,9 +85,9 @@ int main(int argc, char** argv) {
   Action action;
   OptionStore store;
   Command cmd{app, g, action, store};
-  for (auto* object :
-       {register_node, register_apply, register_net, register_port, register_fdb, register_vtep,
-        register_map, register_prog, register_stats, register_sg, register_ct, register_lab})
+  for (auto* object : {register_node, register_apply, register_net, register_port, register_fdb,
+                       register_vtep, register_map, register_prog, register_stats, register_sg,
+                       register_ct, register_lab, register_agent})
     object(cmd);
 
   try {

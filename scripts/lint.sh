@@ -20,7 +20,7 @@ else
   echo "lint: clang-format: ${#sources[@]} files ok"
 fi
 
-mapfile -t units < <(git ls-files 'loader/*.cpp' 'cli/*.cpp' 'tests/*.cpp' 'bench/*.cpp')
+mapfile -t units < <(git ls-files 'loader/*.cpp' 'cli/*.cpp' 'agent/*.cpp' 'tests/*.cpp' 'bench/*.cpp')
 if printf '%s\n' "${units[@]}" |
   xargs -P"$(nproc)" -n4 clang-tidy -p build --quiet >build/clang-tidy.log 2>&1; then
   echo "lint: clang-tidy: ${#units[@]} files ok"

@@ -55,6 +55,10 @@ Plan Session::apply(const std::string& document, bool dry_run) {
   auto attacher = installation_.attacher();
   Fabric fabric(fabric_maps(), *attacher, devices(), records_, layout_.node);
   Plan plan = fabric.plan(state);
+  // Nothing to change and nothing new to record: not one write (weftd
+  // reconciles on every event and must leave an unchanged node alone).
+  if (!dry_run && plan.empty() && record().document == document)
+    return plan;
   if (!dry_run) {
     fabric.execute(plan, document);
     // Broadcast copies to the peers need their neighbours resolved.

@@ -35,7 +35,8 @@ public:
   const Record& record();
 
   // `weft apply`: validates the whole document first (StateError, nothing
-  // touched), then plans and, unless dry_run, carries the plan out.
+  // touched), then plans and, unless dry_run, carries the plan out. A plan
+  // with nothing to do for the document already recorded writes nothing.
   Plan apply(const std::string& document, bool dry_run);
 
 private:

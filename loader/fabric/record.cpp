@@ -13,6 +13,7 @@
 
 #include "loader/model/error.hpp"
 #include "loader/model/fd.hpp"
+#include "loader/model/layout.hpp"
 
 namespace weft {
 
@@ -68,9 +69,37 @@ static void make_parents(const std::string& path) {
   }
 }
 
+void write_file_atomically(const std::string& path, const std::string& text) {
+  make_parents(path);
+  std::string dir = path.substr(0, path.rfind('/'));
+  std::string tmp = path + ".XXXXXX";
+  Fd fd(::mkstemp(tmp.data()));
+  if (!fd)
+    throw SystemError("create a temporary file in " + dir, errno);
+  bool written = true;
+  for (std::size_t done = 0; written && done < text.size();) {
+    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+    written = n > 0;
+    done += n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  if (!written || ::fsync(fd.get()) != 0 || fd.close() != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw SystemError("write " + tmp, err);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw SystemError("rename " + tmp + " to " + path, err);
+  }
+  if (Fd folder(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); folder)
+    ::fsync(folder.get());
+}
+
 void FileRecordStore::remove() {
   ::unlink(path_.c_str());
   std::string node_dir = path_.substr(0, path_.rfind('/'));
+  ::unlink((node_dir + "/" + Layout::kAgentStatusFile).c_str());
   ::rmdir(node_dir.c_str());
   ::rmdir(node_dir.substr(0, node_dir.rfind('/')).c_str());
 }
@@ -87,31 +116,7 @@ void FileRecordStore::save(const Record& record) {
                                 {"ifindex", lp.ifindex ? nlohmann::json(*lp.ifindex) : nullptr},
                                 {"net_id", lp.net_id},
                                 {"stat_slot", lp.stat_slot}});
-  make_parents(path_);
-  std::string dir = path_.substr(0, path_.rfind('/'));
-  std::string tmp = path_ + ".XXXXXX";
-  Fd fd(::mkstemp(tmp.data()));
-  if (!fd)
-    throw SystemError("create a temporary record in " + dir, errno);
-  std::string text = j.dump(2) + "\n";
-  bool written = true;
-  for (std::size_t done = 0; written && done < text.size();) {
-    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
-    written = n > 0;
-    done += n > 0 ? static_cast<std::size_t>(n) : 0;
-  }
-  if (!written || ::fsync(fd.get()) != 0 || fd.close() != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw SystemError("write " + tmp, err);
-  }
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    throw SystemError("rename " + tmp + " to " + path_, err);
-  }
-  if (Fd folder(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); folder)
-    ::fsync(folder.get());
+  write_file_atomically(path_, j.dump(2) + "\n");
 }
 
 NodeLock::NodeLock(const std::string& record_dir, const std::string& node) {

@@ -27,9 +27,14 @@ public:
   virtual ~RecordStore() = default;
   virtual std::optional<Record> load() const = 0;
   virtual void save(const Record& record) = 0;
-  // Removes the record, and its folders when nothing else is in them.
+  // Removes the record (and the agent's status beside it), and its folders
+  // when nothing else is in them.
   virtual void remove() = 0;
 };
+
+// Crash-safe: a unique temporary in the same folder (made with its parents),
+// fsync, rename, fsync of the folder. Readers see the old text or the new.
+void write_file_atomically(const std::string& path, const std::string& text);
 
 class FileRecordStore : public RecordStore {
 public:
@@ -38,8 +43,7 @@ public:
   // reported on stderr and treated as absent: the pinned maps are what apply
   // reconciles against, so a damaged record never wedges the node.
   std::optional<Record> load() const override;
-  // Crash-safe: a unique temporary in the same folder, fsync, rename, fsync
-  // of the folder.
+  // Crash-safe (write_file_atomically).
   void save(const Record& record) override;
   // The record, its node's folder and the state folder above it, when empty.
   void remove() override;

@@ -1,5 +1,5 @@
 // Where a node's kernel objects and records live (DESIGN.md §3.2):
-// <bpffs>/weft/<node>/{maps,progs,links}/ and <state-dir>/<node>/.
+// <bpffs>/weft/<node>/{maps,progs,links}/ and <state-dir>/<node>/{applied,agent}.json.
 #pragma once
 
 #include <string>
@@ -21,6 +21,9 @@ struct Layout {
   std::string link(const std::string& device) const { return links_dir() + "/" + device; }
   std::string record_dir() const { return state_dir + "/" + node; }
   std::string record() const { return record_dir() + "/applied.json"; }
+  // What weftd says of itself (`weft agent status`), beside the record.
+  std::string agent_status() const { return record_dir() + "/" + kAgentStatusFile; }
+  static constexpr const char* kAgentStatusFile = "agent.json";
 };
 
 // The program every port device runs, and the one on the uplink and the

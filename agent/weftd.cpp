@@ -1,0 +1,90 @@
+// weftd: the node agent. It keeps this node's datapath equal to a source of
+// desired state, a file (--state, watched) or etcd (--etcd, filled by the
+// Neutron driver), attaches port devices the moment they appear, and carries
+// the ports' status back. Stopping or killing it leaves the datapath running.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "loader/agent/agent.hpp"
+#include "loader/agent/state_file.hpp"
+#include "loader/model/state.hpp"
+#include "loader/system/netns.hpp"
+
+using namespace weft;
+
+namespace {
+
+const char* kFooter = R"(
+SOURCES (one of them)
+  --state FILE   a state document (the shapes `weft apply` takes), watched
+                 with inotify: every save is applied, nothing else needed
+  --etcd URL     etcd v3 (gRPC), the keys <prefix>/state/... that the Neutron
+                 ML2 driver "weft" writes
+
+WHAT IT DOES
+  * At start, and on each new revision of the source: the same compile, diff
+    and write as `weft apply`. A revision that is not valid is refused with
+    the key or resource named, and nothing of it is applied.
+  * A port device (tap<11 characters of the port id>, tap or veth, up or
+    down) that appears is attached at once, one that goes is detached.
+  * Nothing is written when nothing changed: a restarted weftd finds the
+    node as it left it and touches no map.
+  * Ready (sd_notify READY=1, Type=notify) after the source's first revision
+    is applied. SIGTERM stops it; SIGHUP reconciles again. Neither, nor a
+    SIGKILL, touches the datapath, which keeps forwarding.
+
+FILES
+  <state-dir>/<node>/agent.json   what `weft agent status` shows
+
+EXAMPLES
+  weftd --node node1 --state /etc/weft/state.json
+  weftd --node node1 --etcd https://10.0.0.10:2379 --etcd-cacert ca.pem \
+        --etcd-cert node1.pem --etcd-key node1-key.pem)";
+
+void notify(const std::string& line) {
+  ::sd_notify(0, line.c_str());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"weftd: the weft node agent; keeps the node's datapath equal to its source",
+               "weftd"};
+  app.footer(kFooter);
+  Layout layout;
+  std::string netns, state_file;
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  layout.node = host;
+  app.add_option("--node", layout.node, "this node's name (binding:host_id)")
+      ->capture_default_str();
+  app.add_option("--netns", netns, "work inside the network namespace /run/netns/NAME");
+  app.add_option("--bpffs", layout.bpffs, "the bpffs the node's pins are under")
+      ->capture_default_str();
+  app.add_option("--state-dir", layout.state_dir, "where applied documents are recorded")
+      ->capture_default_str();
+  auto* file_opt = app.add_option("--state", state_file, "the state document to follow");
+  file_opt->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    // Before any thread exists: every thread started later is in it too.
+    if (!netns.empty())
+      enter_netns(netns);
+    std::unique_ptr<Source> source = std::make_unique<StateFile>(state_file);
+    Agent agent(layout, *source, notify);
+    agent.run();
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "weftd: " << e.what() << "\n";
+    notify("STATUS=failed: " + std::string(e.what()));
+    return 1;
+  }
+}
