@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "loader/agent/agent.hpp"
+#include "loader/agent/etcd_source.hpp"
 #include "loader/agent/state_file.hpp"
+#include "loader/datapath/session.hpp"
 #include "loader/model/state.hpp"
 #include "loader/system/netns.hpp"
 
@@ -48,6 +50,34 @@ void notify(const std::string& line) {
   ::sd_notify(0, line.c_str());
 }
 
+// What the agent tells the Neutron driver of its node (P/agents/<host>):
+// where its VTEP is and which networks it can carry, from its installation.
+std::string announcement(const Layout& layout) {
+  Session session(layout);
+  NodeStatus node = session.installation().status();
+  if (!node.installed)
+    throw std::runtime_error("node " + layout.node +
+                             " is not installed: run weft node install first");
+  nlohmann::json types = nlohmann::json::array();
+  if (node.tunnel_ip)
+    types.push_back("vxlan");
+  nlohmann::json physnets = nlohmann::json::array();
+  for (const auto& physnet : node.physnets)
+    physnets.push_back(physnet.name);
+  if (!node.physnets.empty()) {
+    types.push_back("vlan");
+    types.push_back("flat");
+  }
+  return nlohmann::json{{"host", layout.node},
+                        {"tunnel_ip", node.tunnel_ip ? nlohmann::json(node.tunnel_ip->str())
+                                                     : nlohmann::json(nullptr)},
+                        {"network_types", types},
+                        {"physical_networks", physnets},
+                        {"abi_version", node.abi_version},
+                        {"started_at", static_cast<std::int64_t>(::time(nullptr))}}
+      .dump();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -66,10 +96,23 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--state-dir", layout.state_dir, "where applied documents are recorded")
       ->capture_default_str();
+  EtcdOptions etcd;
   auto* file_opt = app.add_option("--state", state_file, "the state document to follow");
-  file_opt->required();
+  auto* etcd_opt = app.add_option("--etcd", etcd.endpoints,
+                                  "etcd endpoints (http:// or https://HOST:PORT), tried in turn")
+                       ->delimiter(',');
+  file_opt->excludes(etcd_opt);
+  app.add_option("--etcd-prefix", etcd.prefix, "the keys' prefix")->capture_default_str();
+  app.add_option("--etcd-cacert", etcd.ca_file, "CA that signed etcd's certificate (PEM)");
+  app.add_option("--etcd-cert", etcd.cert_file,
+                 "this agent's client certificate (PEM; its CN is the etcd user)");
+  app.add_option("--etcd-key", etcd.key_file, "the key of --etcd-cert (PEM)");
+  app.add_option("--etcd-lease-ttl", etcd.lease_ttl, "seconds the agent's announcement outlives it")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
+    if (file_opt->count() + etcd_opt->count() == 0)
+      throw CLI::RequiredError("a source: --state FILE or --etcd URL");
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
@@ -78,7 +121,14 @@ int main(int argc, char** argv) {
     // Before any thread exists: every thread started later is in it too.
     if (!netns.empty())
       enter_netns(netns);
-    std::unique_ptr<Source> source = std::make_unique<StateFile>(state_file);
+    std::unique_ptr<Source> source;
+    if (!state_file.empty()) {
+      source = std::make_unique<StateFile>(state_file);
+    } else {
+      etcd.host = layout.node;
+      etcd.announcement = announcement(layout);
+      source = std::make_unique<EtcdSource>(etcd);
+    }
     Agent agent(layout, *source, notify);
     agent.run();
     return 0;

@@ -5,7 +5,8 @@
 #            vagrant-libvirt and shellcheck for the vagrant/ lab's checks
 #            (ctest vagrant_validate), iperf3 for the e2e throughput checks,
 #            iperf3 and iptables for the benchmark's smoke run (ctest
-#            bench_neutron_smoke: Neutron's security groups are iptables)
+#            bench_neutron_smoke: Neutron's security groups are iptables),
+#            etcd-server and etcd-client for weftd's etcd tests
 #   --ci     --tests, and what CI's own checks need: a fresh Debian 12 root
 #            to build in (mmdebstrap), Debian 12's 6.1 kernel booted in qemu
 #            to load every BPF object on its verifier (qemu, busybox), and
@@ -19,6 +20,7 @@ packages=(
   build-essential cmake pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   libnl-3-dev libnl-route-3-dev libcli11-dev nlohmann-json3-dev libsystemd-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev
   iproute2 iputils-ping netcat-openbsd python3 util-linux
 )
@@ -26,9 +28,9 @@ for flag in "$@"; do
   case "$flag" in
   --ci)
     packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
-      clang-format clang-tidy vagrant vagrant-libvirt shellcheck iperf3 iptables)
+      clang-format clang-tidy vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client)
     ;;
-  --tests) packages+=(vagrant vagrant-libvirt shellcheck iperf3 iptables) ;;
+  --tests) packages+=(vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client) ;;
   --bench) packages+=(iperf3 iptables python3-matplotlib) ;;
   *)
     echo "install-deps: unknown flag $flag (--tests, --ci, --bench)" >&2

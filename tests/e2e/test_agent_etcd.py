@@ -1,0 +1,342 @@
+"""End to end: weftd on two lab nodes follows a real etcd.
+
+A controller namespace on the lab's underlay runs Debian's etcd (its own
+data folder, ports away from the defaults). The state is written there as
+the Neutron driver writes it (<prefix>/state/<kind>/<id>, one JSON resource
+a key) and each node's weftd (--etcd) applies it. Checked with traffic and
+with what the agents write back:
+
+* each agent announces itself (tunnel IP, network types) on its lease and
+  reports its ports ACTIVE under <prefix>/status/<host>/;
+* a key removed or put back changes live traffic; the time from the write
+  in etcd to the datapath change is measured (p50, p99) and printed;
+* a malformed value is refused with its key named, and nothing applied;
+* with etcd stopped the datapath keeps forwarding and the agents say they
+  lost it; etcd started again (and compacted at once) is followed again.
+
+Run as root: python3 tests/e2e/test_agent_etcd.py (env WEFT, WEFTD).
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+import unittest
+
+import weftlab as w
+
+WEFTD = os.environ.get("WEFTD") or os.path.join(os.path.dirname(w.WEFT), "weftd")
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+PREFIX = w.PREFIX + "et"
+NODES = ["n1", "n2"]
+CIDR = "172.31.68.0/24"
+CONTROLLER_IP = "172.31.68.250"
+CLIENT_PORT = 23790          # not etcd's 2379
+PEER_PORT = 23800
+KEYS = "/weftt"              # not weft's default prefix either
+URL = "http://%s:%d" % (CONTROLLER_IP, CLIENT_PORT)
+
+
+def node_name(ns):
+    return w.PREFIX + ns
+
+
+def ns_of(name):
+    return PREFIX + "-" + name
+
+
+class Etcd:
+    """Debian's etcd in the controller namespace, started and stopped by pid."""
+
+    def __init__(self, netns, data_dir, log_path):
+        self.netns, self.data_dir, self.log_path = netns, data_dir, log_path
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(w.in_ns(
+            self.netns, ETCD, "--name", "ctl", "--data-dir", self.data_dir,
+            "--listen-client-urls", "%s,http://127.0.0.1:%d" % (URL, CLIENT_PORT),
+            "--advertise-client-urls", URL,
+            "--listen-peer-urls", "http://127.0.0.1:%d" % PEER_PORT,
+            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % PEER_PORT,
+            "--initial-cluster", "ctl=http://127.0.0.1:%d" % PEER_PORT),
+            stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 20
+        while self.ctl("endpoint", "health", check=False).returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("etcd did not start:\n" + open(self.log_path).read()[-3000:])
+            time.sleep(0.1)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        self.proc = None
+
+    def ctl(self, *args, check=True, input=None):
+        return w.run(w.in_ns(self.netns, "env", "ETCDCTL_API=3", ETCDCTL, "--endpoints",
+                             "http://127.0.0.1:%d" % CLIENT_PORT, *args), check=check,
+                     input=input)
+
+    def put(self, key, value):
+        """The revision of the write."""
+        out = self.ctl("put", "-w", "json", key,
+                       value if isinstance(value, str) else json.dumps(value)).stdout
+        return int(json.loads(out)["header"]["revision"])
+
+    def delete(self, key):
+        out = self.ctl("del", "-w", "json", key).stdout
+        return int(json.loads(out)["header"]["revision"])
+
+    def get(self, key, prefix=False):
+        out = self.ctl("get", key, "-w", "json", *(["--prefix"] if prefix else [])).stdout
+        kvs = json.loads(out).get("kvs", [])
+        return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode()
+                for kv in kvs}
+
+
+
+class EtcdAgents(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        w.require_root()
+        for binary in (WEFTD, ETCD, ETCDCTL):
+            if not os.access(binary, os.X_OK):
+                raise AssertionError("%s is missing (scripts/install-deps.sh --tests)" % binary)
+        cls.state = tempfile.mkdtemp(prefix=w.PREFIX + "et-")
+        cls.addClassCleanup(shutil.rmtree, cls.state, True)
+        net, sub = w.make_network("blue", 4180, cidr="10.18.0.0/24", project="tenant-a")
+        cls.ports = {
+            "v1": w.make_port(net["id"], sub["id"], "fa:16:3e:18:00:01", "10.18.0.1",
+                              node_name("n1")),
+            "v2": w.make_port(net["id"], sub["id"], "fa:16:3e:18:00:02", "10.18.0.2",
+                              node_name("n2")),
+        }
+        cls.document = w.with_open_group({
+            "nodes": [{"name": node_name(ns), "tunnel_ip": "172.31.68.%d" % (i + 1)}
+                      for i, ns in enumerate(NODES)],
+            "networks": [net], "subnets": [sub], "ports": list(cls.ports.values())})
+        cls.weft_state = os.path.join(cls.state, "weft")
+        path = os.path.join(cls.state, "topology.json")
+        with open(path, "w") as f:
+            json.dump({"underlay": {"cidr": CIDR},
+                       "nodes": [{"name": node_name(ns), "namespace": ns} for ns in NODES],
+                       "vms": [{"name": n, "port_id": p["id"]} for n, p in cls.ports.items()],
+                       "document": cls.document}, f, indent=1)
+        cls.addClassCleanup(cls.lab, "down")
+        proc = cls.lab("up", "-f", path, check=False)
+        if proc.returncode != 0:
+            raise AssertionError("weft lab up: exit %d\n%s\n%s" %
+                                 (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+        cls.make_controller()
+        cls.etcd = Etcd(ns_of("ctl"), os.path.join(cls.state, "etcd"),
+                        os.path.join(cls.state, "etcd.log"))
+        cls.addClassCleanup(cls.etcd.stop)
+        cls.etcd.start()
+        for kind in ("nodes", "networks", "subnets", "ports", "security_groups"):
+            for resource in cls.document.get(kind, []):
+                cls.etcd.put(cls.key(kind, resource), resource)
+        cls.agents = {}
+        cls.addClassCleanup(cls.stop_agents)
+        for ns in NODES:
+            cls.start_agent(ns)
+        for ns in NODES:
+            cls.wait_status(ns, lambda s: s.get("ready"), "ready")
+
+    @classmethod
+    def lab(cls, *args, check=True):
+        return w.run([w.WEFT, "-j", "--state-dir", cls.weft_state, "lab", "--prefix", PREFIX] +
+                     list(args), check=check, timeout=240)
+
+    @classmethod
+    def make_controller(cls):
+        """The controller: a namespace of its own on the underlay switch."""
+        ctl = ns_of("ctl")
+        w.run(["ip", "netns", "add", ctl])
+        cls.addClassCleanup(w.run, ["ip", "netns", "del", ctl], check=False)
+        w.run(["ip", "-n", ctl, "link", "set", "lo", "up"])
+        w.run(["ip", "-n", ns_of("underlay"), "link", "add", "u-ctl", "type", "veth", "peer",
+               "name", "eth0", "netns", ctl])
+        w.run(["ip", "-n", ns_of("underlay"), "link", "set", "u-ctl", "master", "br0", "up"])
+        w.run(["ip", "-n", ctl, "addr", "add", CONTROLLER_IP + "/24", "dev", "eth0"])
+        w.run(["ip", "-n", ctl, "link", "set", "eth0", "up"])
+
+    @staticmethod
+    def key(kind, resource):
+        return "%s/state/%s/%s" % (KEYS, kind, resource["name" if kind == "nodes" else "id"])
+
+    @classmethod
+    def start_agent(cls, ns):
+        log = open(os.path.join(cls.state, "weftd-%s.log" % ns), "a")
+        cls.agents[ns] = subprocess.Popen(
+            [WEFTD, "--node", node_name(ns), "--netns", ns_of(ns), "--state-dir", cls.weft_state,
+             "--etcd", URL, "--etcd-prefix", KEYS, "--etcd-lease-ttl", "5"],
+            stdout=log, stderr=log)
+        log.close()
+
+    @classmethod
+    def stop_agents(cls):
+        for proc in cls.agents.values():
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+
+    @classmethod
+    def log(cls, ns):
+        with open(os.path.join(cls.state, "weftd-%s.log" % ns)) as f:
+            return f.read()
+
+    @classmethod
+    def status(cls, ns):
+        proc = w.run([w.WEFT, "-j", "--node", node_name(ns), "--state-dir", cls.weft_state,
+                      "agent", "status"])
+        return json.loads(proc.stdout)
+
+    @classmethod
+    def wait_status(cls, ns, predicate, what, timeout=15.0, interval=0.02):
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                status = cls.status(ns)
+            except w.CommandError:  # before the agent's first report
+                status = None
+            if status is not None and predicate(status):
+                return status
+            time.sleep(interval)
+        raise AssertionError("weftd on %s: not %s within %.0f s; status %s\nlog:\n%s" %
+                             (ns, what, timeout, status, cls.log(ns)))
+
+    def ping(self, vm, ip, count=1, wait=1):
+        return w.run(w.in_ns(ns_of(vm), "ping", "-n", "-q", "-c", str(count), "-W", str(wait),
+                             ip), check=False).returncode
+
+    def wait_ping(self, vm, ip, ok, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while (self.ping(vm, ip) == 0) != ok:
+            self.assertLess(time.monotonic(), deadline, "%s -> %s must %sanswer" %
+                            (vm, ip, "" if ok else "not "))
+
+    # -- tests --------------------------------------------------------------------
+
+    def test_1_agents_announce_themselves_and_report_their_ports(self):
+        for i, ns in enumerate(NODES):
+            status = self.status(ns)
+            self.assertTrue(status["source_connected"], status)
+            self.assertEqual(status["writes"], 0, "the lab had applied the same state: %s" % status)
+            announced = self.etcd.get("%s/agents/%s" % (KEYS, node_name(ns)))
+            self.assertEqual(len(announced), 1, announced)
+            agent = json.loads(list(announced.values())[0])
+            self.assertEqual(agent["tunnel_ip"], "172.31.68.%d" % (i + 1))
+            self.assertIn("vxlan", agent["network_types"])
+        deadline = time.monotonic() + 5
+        while True:
+            statuses = self.etcd.get("%s/status/" % KEYS, prefix=True)
+            want = {"%s/status/%s/%s" % (KEYS, node_name(ns), self.ports[vm]["id"])
+                    for ns, vm in (("n1", "v1"), ("n2", "v2"))}
+            if set(statuses) == want and all(json.loads(v)["status"] == "ACTIVE"
+                                             for v in statuses.values()):
+                break
+            self.assertLess(time.monotonic(), deadline, "status keys: %s" % statuses)
+            time.sleep(0.05)
+        self.assertEqual(self.ping("v1", "10.18.0.2"), 0)
+
+    def test_2_a_key_changed_in_etcd_changes_live_traffic(self):
+        port = self.ports["v2"]
+        key = self.key("ports", [p for p in self.document["ports"] if p["id"] == port["id"]][0])
+        value = self.etcd.get(key)[key]
+        latencies = []
+        try:
+            for round_ in range(10):
+                started = time.monotonic()
+                revision = self.etcd.delete(key)
+                self.wait_status("n1", lambda s: (s["revision"] or 0) >= revision, "at %d" % revision,
+                                 interval=0.005)
+                latencies.append((time.monotonic() - started) * 1000)
+                if round_ == 0:
+                    self.assertNotEqual(self.ping("v1", "10.18.0.2"), 0,
+                                        "v2's port is gone: v1 must not reach it")
+                    # Its agent takes its status back.
+                    status_key = "%s/status/%s/%s" % (KEYS, node_name("n2"), port["id"])
+                    deadline = time.monotonic() + 5
+                    while self.etcd.get(status_key):
+                        self.assertLess(time.monotonic(), deadline, status_key + " stays")
+                        time.sleep(0.05)
+                started = time.monotonic()
+                revision = self.etcd.put(key, value)
+                self.wait_status("n1", lambda s: (s["revision"] or 0) >= revision, "at %d" % revision,
+                                 interval=0.005)
+                latencies.append((time.monotonic() - started) * 1000)
+        finally:
+            self.etcd.put(key, value)
+        self.wait_ping("v1", "10.18.0.2", ok=True)
+        latencies.sort()
+        print("\n  etcd write -> node applied (weft agent status polled every 5 ms, etcdctl "
+              "included): p50 %.0f ms, p99 %.0f ms over %d changes" %
+              (statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1],
+               len(latencies)))
+
+    def test_3_a_malformed_value_is_refused_with_its_key_named(self):
+        before = w.run([w.WEFT, "-j", "--netns", ns_of("n1"), "--node", node_name("n1"),
+                        "--state-dir", self.weft_state, "map", "dump", "ports"]).stdout
+        writes = self.status("n1")["writes"]
+        bad_key = "%s/state/ports/%s" % (KEYS, self.ports["v2"]["id"])
+        good = self.etcd.get(bad_key)[bad_key]
+        try:
+            self.etcd.put(bad_key, "{not json")
+            status = self.wait_status("n1", lambda s: s["refused"], "refusing")
+            self.assertIn(bad_key, status["refused"])
+            self.assertEqual(status["writes"], writes)
+            # A value that parses but is not a valid port: named by its id.
+            broken = json.loads(good)
+            broken["mac_address"] = "zz"
+            self.etcd.put(bad_key, broken)
+            status = self.wait_status("n1", lambda s: "mac_address" in s["refused"],
+                                      "refusing the bad MAC")
+            self.assertIn(self.ports["v2"]["id"], status["refused"])
+            self.assertEqual(status["writes"], writes)
+            after = w.run([w.WEFT, "-j", "--netns", ns_of("n1"), "--node", node_name("n1"),
+                           "--state-dir", self.weft_state, "map", "dump", "ports"]).stdout
+            self.assertEqual(after, before)
+            self.assertEqual(self.ping("v1", "10.18.0.2"), 0)
+        finally:
+            self.etcd.put(bad_key, good)
+        self.wait_status("n1", lambda s: not s["refused"], "accepting again")
+
+    def test_4_the_datapath_keeps_forwarding_without_etcd(self):
+        self.etcd.stop()
+        try:
+            for ns in NODES:
+                self.wait_status(ns, lambda s: not s["source_connected"], "disconnected")
+            self.assertEqual(self.ping("v1", "10.18.0.2", count=5), 0,
+                             "traffic must flow while etcd is down")
+        finally:
+            self.etcd.start()
+        # A change right after the restart, then a compaction: the agents
+        # resume (or read everything again) and end at the newest revision.
+        group = [g for g in self.document["security_groups"]][0]
+        closed = dict(group, security_group_rules=[])
+        revision = self.etcd.put(self.key("security_groups", group), closed)
+        self.etcd.ctl("compact", str(revision))
+        try:
+            for ns in NODES:
+                self.wait_status(ns, lambda s: s["source_connected"] and
+                                 (s["revision"] or 0) >= revision, "back at %d" % revision)
+            self.wait_ping("v1", "10.18.0.2", ok=False)
+        finally:
+            revision = self.etcd.put(self.key("security_groups", group), group)
+        for ns in NODES:
+            self.wait_status(ns, lambda s: (s["revision"] or 0) >= revision, "at %d" % revision)
+        self.wait_ping("v1", "10.18.0.2", ok=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
