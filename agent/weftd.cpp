@@ -10,6 +10,7 @@
 
 #include "loader/agent/agent.hpp"
 #include "loader/agent/etcd_source.hpp"
+#include "loader/agent/metrics.hpp"
 #include "loader/agent/state_file.hpp"
 #include "loader/datapath/session.hpp"
 #include "loader/model/state.hpp"
@@ -37,6 +38,13 @@ WHAT IT DOES
   * Ready (sd_notify READY=1, Type=notify) after the source's first revision
     is applied. SIGTERM stops it; SIGHUP reconciles again. Neither, nor a
     SIGKILL, touches the datapath, which keeps forwarding.
+
+METRICS (--metrics ADDRESS:PORT, Prometheus text at /metrics)
+  weft_forward_packets_total{reason,port,network}, weft_drop_packets_total{...}
+  (and _bytes_total), weft_conntrack_entries, weft_conntrack_capacity,
+  weft_agent_apply_seconds, weft_agent_reconciles_total, weft_agent_writes_total,
+  weft_agent_revision_applied, weft_agent_revision_lag,
+  weft_agent_source_connected, weft_agent_ports{status}
 
 FILES
   <state-dir>/<node>/agent.json   what `weft agent status` shows
@@ -96,6 +104,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--state-dir", layout.state_dir, "where applied documents are recorded")
       ->capture_default_str();
+  std::string metrics_bind;
+  app.add_option("--metrics", metrics_bind,
+                 "serve Prometheus metrics on ADDRESS:PORT (/metrics); off when not given");
   EtcdOptions etcd;
   auto* file_opt = app.add_option("--state", state_file, "the state document to follow");
   auto* etcd_opt = app.add_option("--etcd", etcd.endpoints,
@@ -130,6 +141,11 @@ int main(int argc, char** argv) {
       source = std::make_unique<EtcdSource>(etcd);
     }
     Agent agent(layout, *source, notify);
+    std::unique_ptr<Metrics> metrics;
+    if (!metrics_bind.empty()) {
+      metrics = std::make_unique<Metrics>(metrics_bind, layout, *source);
+      agent.observe(metrics.get());
+    }
     agent.run();
     return 0;
   } catch (const std::exception& e) {

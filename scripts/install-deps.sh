@@ -20,7 +20,7 @@ packages=(
   build-essential cmake pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   libnl-3-dev libnl-route-3-dev libcli11-dev nlohmann-json3-dev libsystemd-dev
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus-cpp-dev
   libgtest-dev libgmock-dev
   iproute2 iputils-ping netcat-openbsd python3 util-linux
 )

@@ -221,6 +221,8 @@ void Agent::reconcile(const std::string& why) {
     arm_retry();
   }
   save_report();
+  if (observer_)
+    observer_->reconciled(report_, ms_since(started) / 1000.0);
   // After the report, so that whoever waited sees the node as it is.
   if (now_ready) {
     notify_("READY=1\nSTATUS=revision " + std::to_string(revision_) + " applied");

@@ -47,6 +47,13 @@ struct AgentReport {
 nlohmann::json to_json(const AgentReport& report);
 AgentReport agent_report_of(const nlohmann::json& j);
 
+// Told after each reconcile (weftd's metrics).
+class AgentObserver {
+public:
+  virtual ~AgentObserver() = default;
+  virtual void reconciled(const AgentReport& report, double seconds) = 0;
+};
+
 class Agent {
 public:
   // `notify` gets sd_notify(3) lines ("READY=1", "STATUS=…").
@@ -54,6 +61,7 @@ public:
   Agent(Layout layout, Source& source, Notify notify);
   // Until SIGTERM or SIGINT (SIGHUP: read the node again, reconcile).
   void run();
+  void observe(AgentObserver* observer) { observer_ = observer; }
 
 private:
   void take_snapshot();
@@ -73,6 +81,7 @@ private:
   // Devices announced since the last reconcile, and when.
   std::map<std::string, std::chrono::steady_clock::time_point> seen_;
   Fd retry_; // a timerfd, armed after a failure
+  AgentObserver* observer_ = nullptr;
 };
 
 } // namespace weft

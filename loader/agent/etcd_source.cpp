@@ -105,6 +105,11 @@ bool EtcdSource::connected() const {
   return connected_;
 }
 
+std::int64_t EtcdSource::latest_revision() const {
+  std::lock_guard lock(mutex_);
+  return revision_;
+}
+
 std::string EtcdSource::problem() const {
   std::lock_guard lock(mutex_);
   return problem_;

@@ -47,6 +47,7 @@ public:
   int fd() const override { return wake_.get(); }
   std::optional<Snapshot> take() override;
   bool connected() const override;
+  std::int64_t latest_revision() const override;
   std::string problem() const override;
   void report(const std::vector<PortStatus>& ports) override;
 

@@ -36,6 +36,8 @@ public:
   // Whether the source is reachable now; why not, if it is not.
   virtual bool connected() const = 0;
   virtual std::string problem() const = 0;
+  // The newest revision the source knows of, applied or not (any thread).
+  virtual std::int64_t latest_revision() const = 0;
   // Every port of the node with its status, after each change of one.
   virtual void report(const std::vector<PortStatus>& ports) = 0;
 };

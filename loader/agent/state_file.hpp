@@ -3,6 +3,8 @@
 // that goes away leaves the datapath as it was.
 #pragma once
 
+#include <atomic>
+
 #include "loader/agent/source.hpp"
 #include "loader/model/fd.hpp"
 
@@ -16,6 +18,7 @@ public:
   int fd() const override { return inotify_.get(); }
   std::optional<Snapshot> take() override;
   bool connected() const override { return problem_.empty(); }
+  std::int64_t latest_revision() const override { return revision_; }
   std::string problem() const override { return problem_; }
   void report(const std::vector<PortStatus>& /*ports*/) override {} // agent.json has them
 
@@ -24,7 +27,7 @@ private:
   std::string name_; // the file's name in its folder, which is what is watched
   Fd inotify_;
   std::optional<std::string> last_; // the text last handed out
-  std::int64_t revision_ = 0;
+  std::atomic<std::int64_t> revision_ = 0;
   std::string problem_;
 };
 

@@ -39,8 +39,8 @@ check "loader/inspect/decode.*" "model fabric inspect" 0
 check "loader/system/*" "model fabric system" 1
 check "loader/datapath/*" "model fabric system datapath" 0
 check "loader/inspect/inspect.*" "model fabric system datapath inspect" 0
-check "loader/agent/*" "model fabric system datapath agent" 0
-check "agent/*.cpp" "model fabric system datapath agent" 0
+check "loader/agent/*" "model fabric system datapath inspect agent" 0
+check "agent/*.cpp" "model fabric system datapath inspect agent" 0
 check "loader/lab/topology.*" "model lab" 0
 check "loader/lab/lab.* loader/lab/process.hpp" "model fabric system datapath inspect lab" 0
 check "cli/*.?pp cli/objects/*.cpp" "model fabric system datapath inspect lab agent" 0

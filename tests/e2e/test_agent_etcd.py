@@ -19,6 +19,7 @@ Run as root: python3 tests/e2e/test_agent_etcd.py (env WEFT, WEFTD).
 
 import base64
 import json
+import re
 import os
 import shutil
 import signal
@@ -41,6 +42,7 @@ CLIENT_PORT = 23790          # not etcd's 2379
 PEER_PORT = 23800
 KEYS = "/weftt"              # not weft's default prefix either
 URL = "http://%s:%d" % (CONTROLLER_IP, CLIENT_PORT)
+METRICS_PORT = 19464         # in each node's namespace
 
 
 def node_name(ns):
@@ -178,7 +180,8 @@ class EtcdAgents(unittest.TestCase):
         log = open(os.path.join(cls.state, "weftd-%s.log" % ns), "a")
         cls.agents[ns] = subprocess.Popen(
             [WEFTD, "--node", node_name(ns), "--netns", ns_of(ns), "--state-dir", cls.weft_state,
-             "--etcd", URL, "--etcd-prefix", KEYS, "--etcd-lease-ttl", "5"],
+             "--etcd", URL, "--etcd-prefix", KEYS, "--etcd-lease-ttl", "5",
+             "--metrics", "127.0.0.1:%d" % METRICS_PORT],
             stdout=log, stderr=log)
         log.close()
 
@@ -225,6 +228,25 @@ class EtcdAgents(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "%s -> %s must %sanswer" %
                             (vm, ip, "" if ok else "not "))
 
+    def metrics(self, ns):
+        """{(name, frozenset(labels)): value} scraped from the node's weftd."""
+        fetch = ("import urllib.request; print(urllib.request.urlopen("
+                 "'http://127.0.0.1:%d/metrics', timeout=5).read().decode())" % METRICS_PORT)
+        text = w.run(w.in_ns(ns_of(ns), w.PYTHON, "-c", fetch)).stdout
+        samples = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name_labels, value = line.rsplit(" ", 1)
+            labels = frozenset()
+            name = name_labels
+            if "{" in name_labels:
+                name, rest = name_labels.split("{", 1)
+                labels = frozenset(tuple(item.split("=", 1)) for item in
+                                   re.findall(r'[a-z_]+="[^"]*"', rest))
+            samples[(name, labels)] = float(value)
+        return samples
+
     # -- tests --------------------------------------------------------------------
 
     def test_1_agents_announce_themselves_and_report_their_ports(self):
@@ -248,6 +270,25 @@ class EtcdAgents(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "status keys: %s" % statuses)
             time.sleep(0.05)
         self.assertEqual(self.ping("v1", "10.18.0.2"), 0)
+
+    def test_1_metrics_count_what_the_datapath_does(self):
+        port = self.ports["v1"]["id"]
+        network = self.ports["v1"]["network_id"]
+
+        def forwarded(samples):
+            return sum(v for (name, labels), v in samples.items()
+                       if name == "weft_forward_packets_total" and
+                       ("port", '"%s"' % port) in labels and ("network", '"%s"' % network) in labels)
+        before = self.metrics("n1")
+        self.assertEqual(self.ping("v1", "10.18.0.2", count=3), 0)
+        after = self.metrics("n1")
+        self.assertGreaterEqual(forwarded(after) - forwarded(before), 3, after)
+        self.assertEqual(after[("weft_agent_revision_lag", frozenset())], 0)
+        self.assertEqual(after[("weft_agent_source_connected", frozenset())], 1)
+        self.assertGreater(after[("weft_conntrack_capacity", frozenset())], 0)
+        self.assertGreaterEqual(after[("weft_conntrack_entries", frozenset())], 1)
+        self.assertEqual(after[("weft_agent_ports", frozenset({("status", '"ACTIVE"')}))], 1)
+        self.assertGreaterEqual(after[("weft_agent_apply_seconds_count", frozenset())], 1)
 
     def test_2_a_key_changed_in_etcd_changes_live_traffic(self):
         port = self.ports["v2"]
