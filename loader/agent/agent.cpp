@@ -126,6 +126,13 @@ void Agent::arm_retry() {
   ::timerfd_settime(retry_.get(), 0, &in_a_second, nullptr);
 }
 
+void Agent::refuse(std::int64_t revision, const std::string& why) {
+  report_.refused = "revision " + std::to_string(revision) + ": " + why;
+  log(kErr, "refused " + report_.refused + "; nothing applied, the node keeps revision " +
+                (report_.revision ? std::to_string(*report_.revision) : "none"));
+  save_report();
+}
+
 void Agent::take_snapshot() {
   std::optional<Snapshot> snapshot = source_.take();
   report_.source_connected = source_.connected();
@@ -135,12 +142,20 @@ void Agent::take_snapshot() {
     return;
   }
   if (!snapshot->refused.empty()) {
-    report_.refused = "revision " + std::to_string(snapshot->revision) + ": " + snapshot->refused;
-    log(kErr, "refused " + report_.refused + "; nothing applied, the node keeps revision " +
-                  (report_.revision ? std::to_string(*report_.revision) : "none"));
-    save_report();
+    refuse(snapshot->revision, snapshot->refused);
     return;
   }
+  // Checked whole before anything of it is used; a refused revision leaves
+  // the last good one in force, for devices that come and go too.
+  if (snapshot->document != document_) {
+    try {
+      parsed_ = parse_state(snapshot->document);
+    } catch (const StateError& e) {
+      refuse(snapshot->revision, e.what());
+      return;
+    }
+  }
+  report_.refused.clear();
   document_ = snapshot->document;
   revision_ = snapshot->revision;
   from_source_ = true;
@@ -167,7 +182,9 @@ void Agent::reconcile(const std::string& why) {
   try {
     Session session(layout_);
     NodeLock lock(layout_.record_dir(), layout_.node);
-    Plan plan = session.apply(document_, false);
+    if (!parsed_)
+      parsed_ = parse_state(document_);
+    Plan plan = session.apply(*parsed_, document_, false);
     std::uint64_t writes = plan.changes.size() + plan.attach.size() + plan.detach.size();
     std::size_t added = 0, changed = 0, removed = 0;
     for (const auto& change : plan.changes)
@@ -192,7 +209,6 @@ void Agent::reconcile(const std::string& why) {
       report_.revision = revision_;
     report_.applied_at = unix_now();
     report_.last_error.clear();
-    report_.refused.clear();
     if (writes) {
       report_.writes += writes;
       report_.last_change_at = report_.applied_at;
@@ -213,8 +229,9 @@ void Agent::reconcile(const std::string& why) {
     now_ready = from_source_ && !report_.ready;
     report_.ready |= now_ready;
   } catch (const StateError& e) {
-    report_.refused = "revision " + std::to_string(revision_) + ": " + e.what();
-    log(kErr, "refused " + report_.refused + "; nothing applied");
+    // Only the record's document is parsed here: it no longer passes.
+    report_.last_error = std::string("the document applied last is not valid now: ") + e.what();
+    log(kErr, report_.last_error);
   } catch (const std::exception& e) {
     report_.last_error = e.what();
     log(kErr, std::string("reconcile failed (") + why + "), again in 1 s: " + e.what());

@@ -18,6 +18,7 @@
 #include "loader/agent/source.hpp"
 #include "loader/model/fd.hpp"
 #include "loader/model/layout.hpp"
+#include "loader/model/state.hpp"
 
 namespace weft {
 
@@ -65,6 +66,7 @@ public:
 
 private:
   void take_snapshot();
+  void refuse(std::int64_t revision, const std::string& why);
   void on_links(const LinkEvents& events);
   void reconcile(const std::string& why);
   void save_report();
@@ -74,7 +76,8 @@ private:
   Source& source_;
   Notify notify_;
   AgentReport report_;
-  std::string document_; // the desired state; empty before there is one
+  std::string document_;        // the desired state; empty before there is one
+  std::optional<State> parsed_; // document_ parsed, once: devices come and go often
   std::int64_t revision_ = 0;
   bool from_source_ = false;      // document_ came from the source (not the record)
   std::set<std::string> watched_; // devices of this node's ports

@@ -50,7 +50,10 @@ const State& Session::applied() {
 }
 
 Plan Session::apply(const std::string& document, bool dry_run) {
-  State state = parse_state(document);
+  return apply(parse_state(document), document, dry_run);
+}
+
+Plan Session::apply(const State& state, const std::string& document, bool dry_run) {
   installation_.require_installed();
   auto attacher = installation_.attacher();
   Fabric fabric(fabric_maps(), *attacher, devices(), records_, layout_.node);

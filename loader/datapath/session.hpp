@@ -38,6 +38,8 @@ public:
   // touched), then plans and, unless dry_run, carries the plan out. A plan
   // with nothing to do for the document already recorded writes nothing.
   Plan apply(const std::string& document, bool dry_run);
+  // The same for a document already parsed (`state` is parse_state(document)).
+  Plan apply(const State& state, const std::string& document, bool dry_run);
 
 private:
   Layout layout_;

@@ -12,7 +12,8 @@ the agent's own report (`weft agent status -j`):
   VM behind it then reaches the other node; its removal is seen too;
 * an edit of the file reaches the datapath: a port taken out is cut;
 * a file that is not a valid document is refused with the resource named,
-  and nothing of it is applied;
+  and nothing of it is applied; the last good one stays in force (a device
+  made meanwhile is attached by it);
 * weftd killed with SIGKILL on both nodes under a `ping -f` and an iperf3
   stream, and started again: not one packet lost, not one map entry
   rewritten.
@@ -332,6 +333,17 @@ class AgentLab(unittest.TestCase):
             self.assertIn("mac_address", status["refused"])
             self.assertEqual(status["writes"], writes_before)
             self.assertEqual(self.weft("n1", "map", "dump", "ports"), maps_before)
+            # The last good document stays in force: a device made now is
+            # attached by it.
+            started, tap = self.make_vm("tapped", tap=True, up=False)
+            self.wait_attached("tapped", started)
+            self.assertIn(tap, self.attached_devices("n1"))
+            self.assertTrue(self.status("n1")["refused"])
+            w.run(["ip", "-n", ns_of("n1"), "link", "del", tap])
+            self.wait_status("n1", lambda s: any(p["device"] == tap and p["status"] == "DOWN"
+                                                 for p in s["ports"]), "port down", timeout=5)
+            writes_before = self.status("n1")["writes"]
+            maps_before = self.weft("n1", "map", "dump", "ports")
             self.write_state(None, text="{ not json")
             self.wait_status("n1", lambda s: "JSON" in s["refused"],
                              "refusing text that is not JSON")

@@ -17,23 +17,20 @@ with what the agents write back:
 Run as root: python3 tests/e2e/test_agent_etcd.py (env WEFT, WEFTD).
 """
 
-import base64
 import json
 import re
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import tempfile
 import time
 import unittest
 
+import etcdlab
 import weftlab as w
 
 WEFTD = os.environ.get("WEFTD") or os.path.join(os.path.dirname(w.WEFT), "weftd")
-ETCD = shutil.which("etcd") or "/usr/bin/etcd"
-ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 PREFIX = w.PREFIX + "et"
 NODES = ["n1", "n2"]
 CIDR = "172.31.68.0/24"
@@ -53,64 +50,11 @@ def ns_of(name):
     return PREFIX + "-" + name
 
 
-class Etcd:
-    """Debian's etcd in the controller namespace, started and stopped by pid."""
-
-    def __init__(self, netns, data_dir, log_path):
-        self.netns, self.data_dir, self.log_path = netns, data_dir, log_path
-        self.proc = None
-
-    def start(self):
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(w.in_ns(
-            self.netns, ETCD, "--name", "ctl", "--data-dir", self.data_dir,
-            "--listen-client-urls", "%s,http://127.0.0.1:%d" % (URL, CLIENT_PORT),
-            "--advertise-client-urls", URL,
-            "--listen-peer-urls", "http://127.0.0.1:%d" % PEER_PORT,
-            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % PEER_PORT,
-            "--initial-cluster", "ctl=http://127.0.0.1:%d" % PEER_PORT),
-            stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + 20
-        while self.ctl("endpoint", "health", check=False).returncode != 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("etcd did not start:\n" + open(self.log_path).read()[-3000:])
-            time.sleep(0.1)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        self.proc = None
-
-    def ctl(self, *args, check=True, input=None):
-        return w.run(w.in_ns(self.netns, "env", "ETCDCTL_API=3", ETCDCTL, "--endpoints",
-                             "http://127.0.0.1:%d" % CLIENT_PORT, *args), check=check,
-                     input=input)
-
-    def put(self, key, value):
-        """The revision of the write."""
-        out = self.ctl("put", "-w", "json", key,
-                       value if isinstance(value, str) else json.dumps(value)).stdout
-        return int(json.loads(out)["header"]["revision"])
-
-    def delete(self, key):
-        out = self.ctl("del", "-w", "json", key).stdout
-        return int(json.loads(out)["header"]["revision"])
-
-    def get(self, key, prefix=False):
-        out = self.ctl("get", key, "-w", "json", *(["--prefix"] if prefix else [])).stdout
-        kvs = json.loads(out).get("kvs", [])
-        return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode()
-                for kv in kvs}
-
-
-
 class EtcdAgents(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         w.require_root()
-        for binary in (WEFTD, ETCD, ETCDCTL):
+        for binary in (WEFTD, etcdlab.ETCD, etcdlab.ETCDCTL):
             if not os.access(binary, os.X_OK):
                 raise AssertionError("%s is missing (scripts/install-deps.sh --tests)" % binary)
         cls.state = tempfile.mkdtemp(prefix=w.PREFIX + "et-")
@@ -138,14 +82,13 @@ class EtcdAgents(unittest.TestCase):
         if proc.returncode != 0:
             raise AssertionError("weft lab up: exit %d\n%s\n%s" %
                                  (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-        cls.make_controller()
-        cls.etcd = Etcd(ns_of("ctl"), os.path.join(cls.state, "etcd"),
-                        os.path.join(cls.state, "etcd.log"))
+        ctl = etcdlab.controller(PREFIX, CONTROLLER_IP)
+        cls.addClassCleanup(w.run, ["ip", "netns", "del", ctl], check=False)
+        cls.etcd = etcdlab.Etcd(ctl, CONTROLLER_IP, os.path.join(cls.state, "etcd"),
+                                os.path.join(cls.state, "etcd.log"), CLIENT_PORT, PEER_PORT)
         cls.addClassCleanup(cls.etcd.stop)
         cls.etcd.start()
-        for kind in ("nodes", "networks", "subnets", "ports", "security_groups"):
-            for resource in cls.document.get(kind, []):
-                cls.etcd.put(cls.key(kind, resource), resource)
+        cls.etcd.put_document(KEYS, cls.document)
         cls.agents = {}
         cls.addClassCleanup(cls.stop_agents)
         for ns in NODES:
@@ -158,22 +101,9 @@ class EtcdAgents(unittest.TestCase):
         return w.run([w.WEFT, "-j", "--state-dir", cls.weft_state, "lab", "--prefix", PREFIX] +
                      list(args), check=check, timeout=240)
 
-    @classmethod
-    def make_controller(cls):
-        """The controller: a namespace of its own on the underlay switch."""
-        ctl = ns_of("ctl")
-        w.run(["ip", "netns", "add", ctl])
-        cls.addClassCleanup(w.run, ["ip", "netns", "del", ctl], check=False)
-        w.run(["ip", "-n", ctl, "link", "set", "lo", "up"])
-        w.run(["ip", "-n", ns_of("underlay"), "link", "add", "u-ctl", "type", "veth", "peer",
-               "name", "eth0", "netns", ctl])
-        w.run(["ip", "-n", ns_of("underlay"), "link", "set", "u-ctl", "master", "br0", "up"])
-        w.run(["ip", "-n", ctl, "addr", "add", CONTROLLER_IP + "/24", "dev", "eth0"])
-        w.run(["ip", "-n", ctl, "link", "set", "eth0", "up"])
-
     @staticmethod
     def key(kind, resource):
-        return "%s/state/%s/%s" % (KEYS, kind, resource["name" if kind == "nodes" else "id"])
+        return etcdlab.key(KEYS, kind, resource)
 
     @classmethod
     def start_agent(cls, ns):

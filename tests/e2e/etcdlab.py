@@ -1,0 +1,128 @@
+"""etcd for the lab: Debian's etcd-server in a controller namespace on a lab's
+underlay, as a cloud's controller node runs it, and the writes the Neutron
+driver would make. Used by the agent's etcd tests and the scale benchmark.
+
+Everything runs in namespaces the caller made (or that `controller()` makes
+on the lab's underlay switch); processes are started and stopped by pid."""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import weftlab as w
+
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+KINDS = ("nodes", "networks", "subnets", "ports", "security_groups")
+
+
+def controller(lab_prefix, ip, prefixlen=24):
+    """A namespace <lab_prefix>-ctl plugged into the lab's underlay switch
+    (<lab_prefix>-underlay, bridge br0) with `ip`; returns its name. The
+    caller deletes it (`ip netns del`)."""
+    ctl = lab_prefix + "-ctl"
+    w.run(["ip", "netns", "add", ctl])
+    w.run(["ip", "-n", ctl, "link", "set", "lo", "up"])
+    underlay = lab_prefix + "-underlay"
+    w.run(["ip", "-n", underlay, "link", "add", "u-ctl", "type", "veth", "peer", "name", "eth0",
+           "netns", ctl])
+    w.run(["ip", "-n", underlay, "link", "set", "u-ctl", "master", "br0", "up"])
+    w.run(["ip", "-n", ctl, "addr", "add", "%s/%d" % (ip, prefixlen), "dev", "eth0"])
+    w.run(["ip", "-n", ctl, "link", "set", "eth0", "up"])
+    return ctl
+
+
+def key(prefix, kind, resource):
+    """The key of a resource of the state document (nodes by name)."""
+    return "%s/state/%s/%s" % (prefix, kind, resource["name" if kind == "nodes" else "id"])
+
+
+class Etcd:
+    """One etcd member in `netns`, listening on `ip`:`client_port` and on
+    127.0.0.1 (ports away from etcd's defaults), its data in `data_dir`."""
+
+    def __init__(self, netns, ip, data_dir, log_path, client_port=23790, peer_port=23800):
+        self.netns, self.ip, self.data_dir, self.log_path = netns, ip, data_dir, log_path
+        self.client_port, self.peer_port = client_port, peer_port
+        self.url = "http://%s:%d" % (ip, client_port)
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "a")
+        peer = "http://127.0.0.1:%d" % self.peer_port
+        self.proc = subprocess.Popen(w.in_ns(
+            self.netns, ETCD, "--name", "ctl", "--data-dir", self.data_dir,
+            "--listen-client-urls", "%s,http://127.0.0.1:%d" % (self.url, self.client_port),
+            "--advertise-client-urls", self.url, "--listen-peer-urls", peer,
+            "--initial-advertise-peer-urls", peer, "--initial-cluster", "ctl=" + peer),
+            stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 20
+        while self.ctl("endpoint", "health", check=False).returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                with open(self.log_path) as f:
+                    raise AssertionError("etcd did not start:\n" + f.read()[-3000:])
+            time.sleep(0.1)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        self.proc = None
+
+    def ctl(self, *args, check=True, input=None):
+        return w.run(w.in_ns(self.netns, "env", "ETCDCTL_API=3", ETCDCTL, "--endpoints",
+                             "http://127.0.0.1:%d" % self.client_port, *args), check=check,
+                     input=input)
+
+    def put(self, key, value):
+        """The revision of the write."""
+        out = self.ctl("put", "-w", "json", key,
+                       value if isinstance(value, str) else json.dumps(value)).stdout
+        return int(json.loads(out)["header"]["revision"])
+
+    def delete(self, key):
+        out = self.ctl("del", "-w", "json", key).stdout
+        return int(json.loads(out)["header"]["revision"])
+
+    def get(self, key, prefix=False):
+        """{key: value} of `key` (or of every key under it)."""
+        out = self.ctl("get", key, "-w", "json", *(["--prefix"] if prefix else [])).stdout
+        return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode()
+                for kv in json.loads(out).get("kvs", [])}
+
+    def put_document(self, prefix, document):
+        """Every resource of a state document under its key, one put each."""
+        revision = 0
+        for kind in KINDS:
+            for resource in document.get(kind, []):
+                revision = self.put(key(prefix, kind, resource), resource)
+        return revision
+
+    def put_many(self, items, batch=128):
+        """(key, value) pairs in transactions of `batch` puts (etcd's default
+        limit of operations a transaction), through etcd's JSON gateway from
+        inside the namespace; returns the last revision."""
+        script = (
+            "import base64, json, sys, urllib.request\n"
+            "url, batch = sys.argv[1], int(sys.argv[2])\n"
+            "items = json.load(sys.stdin)\n"
+            "rev = 0\n"
+            "b64 = lambda s: base64.b64encode(s.encode()).decode()\n"
+            "for i in range(0, len(items), batch):\n"
+            "    ops = [{'request_put': {'key': b64(k), 'value': b64(v)}}"
+            " for k, v in items[i:i + batch]]\n"
+            "    req = urllib.request.Request(url + '/v3/kv/txn', json.dumps({'success': ops})"
+            ".encode(), {'Content-Type': 'application/json'})\n"
+            "    rev = int(json.load(urllib.request.urlopen(req, timeout=30))"
+            "['header']['revision'])\n"
+            "print(rev)\n")
+        proc = w.run(w.in_ns(self.netns, w.PYTHON, "-c", script,
+                             "http://127.0.0.1:%d" % self.client_port, str(batch)),
+                     input=json.dumps([[k, v if isinstance(v, str) else json.dumps(v)]
+                                       for k, v in items]), timeout=600)
+        return int(proc.stdout.strip())
