@@ -134,6 +134,7 @@ void Agent::refuse(std::int64_t revision, const std::string& why) {
 }
 
 void Agent::take_snapshot() {
+  auto started = std::chrono::steady_clock::now();
   std::optional<Snapshot> snapshot = source_.take();
   report_.source_connected = source_.connected();
   report_.source_problem = source_.problem();
@@ -159,7 +160,8 @@ void Agent::take_snapshot() {
   document_ = snapshot->document;
   revision_ = snapshot->revision;
   from_source_ = true;
-  reconcile("revision " + std::to_string(revision_));
+  reconcile("revision " + std::to_string(revision_) + " (read and checked in " +
+            ms_text(ms_since(started)) + ")");
 }
 
 void Agent::on_links(const LinkEvents& events) {

@@ -221,6 +221,7 @@ bool EtcdSource::sync(std::int64_t& revision, bool resume) {
     for (const auto& entry : response.kvs())
       state[entry.key()] = entry.value();
     revision = response.header().revision();
+    set_problem(""); // before the state is told, so that it comes as connected
     {
       std::lock_guard lock(mutex_);
       state_ = std::move(state);
@@ -334,15 +335,31 @@ void EtcdSource::lease_loop() {
         if (!status.ok())
           throw std::runtime_error(failed("put " + key, status));
       };
-      auto erase = [&](const std::string& key) {
-        etcdserverpb::DeleteRangeRequest request;
-        request.set_key(key);
-        etcdserverpb::DeleteRangeResponse response;
+      // Status writes go in transactions of up to 128 operations (etcd's
+      // default limit): a node's thousands of ports are a few commits.
+      etcdserverpb::TxnRequest txn;
+      auto flush = [&] {
+        if (txn.success_size() == 0)
+          return;
+        etcdserverpb::TxnResponse response;
         grpc::ClientContext context;
         deadline(context);
-        grpc::Status status = kv->DeleteRange(&context, request, &response);
+        grpc::Status status = kv->Txn(&context, txn, &response);
         if (!status.ok())
-          throw std::runtime_error(failed("delete " + key, status));
+          throw std::runtime_error(failed("write the ports' status", status));
+        txn.Clear();
+      };
+      auto put_status = [&](const std::string& key, const std::string& value) {
+        auto* op = txn.add_success()->mutable_request_put();
+        op->set_key(key);
+        op->set_value(value);
+        if (txn.success_size() == 128)
+          flush();
+      };
+      auto erase_status = [&](const std::string& key) {
+        txn.add_success()->mutable_request_delete_range()->set_key(key);
+        if (txn.success_size() == 128)
+          flush();
       };
       put(keys_.agent(options_.host), options_.announcement, granted.id());
 
@@ -388,11 +405,13 @@ void EtcdSource::lease_loop() {
           now[port.port_id] = port;
         for (const auto& [id, port] : now)
           if (auto it = written.find(id); rewrite || it == written.end() || !(it->second == port))
-            put(keys_.status(options_.host, id),
-                json{{"status", port.up ? "ACTIVE" : "DOWN"}, {"device", port.device}}.dump(), 0);
+            put_status(
+                keys_.status(options_.host, id),
+                json{{"status", port.up ? "ACTIVE" : "DOWN"}, {"device", port.device}}.dump());
         for (const auto& [id, port] : written)
           if (!now.count(id))
-            erase(keys_.status(options_.host, id));
+            erase_status(keys_.status(options_.host, id));
+        flush();
         written = std::move(now);
         rewrite = false;
       }

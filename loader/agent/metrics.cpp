@@ -39,7 +39,6 @@ public:
   void set(const AgentReport& report) {
     std::lock_guard lock(mutex_);
     applied_ = report.revision.value_or(0);
-    connected_ = report.source_connected;
     up_ = down_ = 0;
     for (const auto& port : report.ports)
       (port.up ? up_ : down_)++;
@@ -65,7 +64,7 @@ public:
       applied.metric.push_back({});
       applied.metric.back().gauge.value = static_cast<double>(applied_);
       connected.metric.push_back({});
-      connected.metric.back().gauge.value = connected_ ? 1 : 0;
+      connected.metric.back().gauge.value = source_.connected() ? 1 : 0;
       for (auto [status, count] : {std::pair{"ACTIVE", up_}, std::pair{"DOWN", down_}}) {
         ports.metric.push_back({});
         ports.metric.back().label = {label("status", status)};
@@ -125,7 +124,6 @@ private:
   const Source& source_;
   mutable std::mutex mutex_;
   std::int64_t applied_ = 0;
-  bool connected_ = false;
   std::size_t up_ = 0, down_ = 0;
 };
 

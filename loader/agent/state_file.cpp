@@ -34,11 +34,13 @@ std::optional<Snapshot> StateFile::take() {
   std::ifstream in(path_);
   if (!in) {
     problem_ = path_ + ": " + std::strerror(errno);
+    readable_ = false;
     return std::nullopt;
   }
   std::stringstream text;
   text << in.rdbuf();
   problem_.clear();
+  readable_ = true;
   if (last_ && *last_ == text.str())
     return std::nullopt;
   last_ = text.str();

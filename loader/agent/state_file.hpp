@@ -17,7 +17,7 @@ public:
   std::string describe() const override { return "file " + path_; }
   int fd() const override { return inotify_.get(); }
   std::optional<Snapshot> take() override;
-  bool connected() const override { return problem_.empty(); }
+  bool connected() const override { return readable_; } // any thread
   std::int64_t latest_revision() const override { return revision_; }
   std::string problem() const override { return problem_; }
   void report(const std::vector<PortStatus>& /*ports*/) override {} // agent.json has them
@@ -29,6 +29,7 @@ private:
   std::optional<std::string> last_; // the text last handed out
   std::atomic<std::int64_t> revision_ = 0;
   std::string problem_;
+  std::atomic<bool> readable_ = true;
 };
 
 } // namespace weft
