@@ -24,138 +24,59 @@ Run as root: python3 tests/e2e/test_agent.py (env WEFT, WEFTD = the binaries).
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 
+import agentlab
 import weftlab as w
 
-WEFTD = os.environ.get("WEFTD") or os.path.join(os.path.dirname(w.WEFT), "weftd")
-PREFIX = w.PREFIX + "ag"          # namespaces <PREFIX>-<name>
 NODES = ["n1", "n2"]
-CIDR = "172.31.67.0/24"            # inside the lab's namespaces only
 ATTACH_LIMIT_MS = 100.0            # the issue's bound, device seen to attached
 
 
-def node_name(ns):
-    return w.PREFIX + ns
-
-
-def ns_of(name):
-    return PREFIX + "-" + name
-
-
-def topology(document, vms):
-    return {
-        "underlay": {"cidr": CIDR},
-        "nodes": [{"name": node_name(ns), "namespace": ns} for ns in NODES],
-        "vms": [{"name": name, "port_id": port["id"]} for name, port in vms],
-        "document": document,
-    }
-
-
-class Agents:
-    """weftd on each node of the lab, started and killed by pid."""
-
-    def __init__(self, state_dir, state_file):
-        self.state_dir = state_dir
-        self.state_file = state_file
-        self.procs = {}
-        self.logs = {}
-
-    def start(self, ns, env=None):
-        log = open(os.path.join(self.state_dir, "weftd-%s.log" % ns), "a")
-        self.logs[ns] = log.name
-        self.procs[ns] = subprocess.Popen(
-            [WEFTD, "--node", node_name(ns), "--netns", ns_of(ns), "--state-dir",
-             self.state_dir, "--state", self.state_file], stdout=log, stderr=log,
-            env=dict(os.environ, **(env or {})))
-        log.close()
-
-    def kill(self, ns, sig=signal.SIGKILL):
-        proc = self.procs.pop(ns, None)
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(sig)
-            proc.wait(timeout=10)
-
-    def stop_all(self):
-        for ns in list(self.procs):
-            self.kill(ns, signal.SIGTERM)
-
-    def log(self, ns):
-        with open(self.logs[ns]) as f:
-            return f.read()
-
-
-class AgentLab(unittest.TestCase):
+class AgentOnStateFile(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         w.require_root()
-        if not os.access(WEFTD, os.X_OK):
-            raise AssertionError("weftd not built at %s" % WEFTD)
-        cls.state = tempfile.mkdtemp(prefix=w.PREFIX + "ag-")
-        cls.addClassCleanup(shutil.rmtree, cls.state, True)
+        cls.lab = lab = agentlab.AgentLab("ag", NODES, "172.31.67.0/24")
+        cls.addClassCleanup(lab.destroy)
+        cls.addClassCleanup(cls.remove_extra_namespaces)
         net, sub = w.make_network("blue", 4170, cidr="10.17.0.0/24", project="tenant-a")
         red, red_sub = w.make_network("red", 4171, cidr="10.17.0.0/24", project="tenant-b")
-        cls.net, cls.sub = net, sub
+        node = lab.node
         cls.ports = {
-            "v1": w.make_port(net["id"], sub["id"], "fa:16:3e:17:00:01", "10.17.0.1",
-                              node_name("n1")),
-            "v2": w.make_port(net["id"], sub["id"], "fa:16:3e:17:00:02", "10.17.0.2",
-                              node_name("n2")),
+            "v1": w.make_port(net["id"], sub["id"], "fa:16:3e:17:00:01", "10.17.0.1", node("n1")),
+            "v2": w.make_port(net["id"], sub["id"], "fa:16:3e:17:00:02", "10.17.0.2", node("n2")),
             # Bound to n1, but their devices come later, made by the tests.
             "late": w.make_port(net["id"], sub["id"], "fa:16:3e:17:00:03", "10.17.0.3",
-                                node_name("n1")),
+                                node("n1")),
             "tapped": w.make_port(net["id"], sub["id"], "fa:16:3e:17:00:04", "10.17.0.4",
-                                  node_name("n1")),
-            # Another tenant with the same addresses, on n2.
+                                  node("n1")),
+            # Another tenant in the same address range, on n2.
             "r2": w.make_port(red["id"], red_sub["id"], "fa:16:3e:17:01:02", "10.17.0.9",
-                              node_name("n2")),
+                              node("n2")),
         }
         cls.document = w.with_open_group({
-            "nodes": [{"name": node_name(ns), "tunnel_ip": "172.31.67.%d" % (i + 1)}
-                      for i, ns in enumerate(NODES)],
-            "networks": [net, red], "subnets": [sub, red_sub],
+            "nodes": lab.nodes_document(), "networks": [net, red], "subnets": [sub, red_sub],
             "ports": list(cls.ports.values())})
-        cls.weft_state = os.path.join(cls.state, "weft")
-        path = os.path.join(cls.state, "topology.json")
-        # The lab is built with the ports whose VMs it makes; weftd is given
-        # the late ones too.
-        vms = [(n, cls.ports[n]) for n in ("v1", "v2", "r2")]
-        built = dict(cls.document)
-        made = {port["id"] for _, port in vms}
-        built["ports"] = [port for port in cls.document["ports"] if port["id"] in made]
-        with open(path, "w") as f:
-            json.dump(topology(built, vms), f, indent=1)
-        cls.addClassCleanup(cls.lab, "down")
-        proc = cls.lab("up", "-f", path, check=False)
-        if proc.returncode != 0:
-            raise AssertionError("weft lab up: exit %d\n%s\n%s" %
-                                 (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-        cls.state_file = os.path.join(cls.state, "state.json")
+        # The lab makes the VMs of v1, v2 and r2; weftd is given the late
+        # ports too.
+        lab.up(cls.document, [(n, cls.ports[n]) for n in ("v1", "v2", "r2")])
+        cls.state_file = os.path.join(lab.state, "state.json")
         cls.write_state(cls.document)
-        cls.agents = Agents(cls.weft_state, cls.state_file)
-        cls.addClassCleanup(cls.agents.stop_all)
-        cls.addClassCleanup(cls.remove_extra_namespaces)
         for ns in NODES:
-            cls.agents.start(ns)
+            lab.start_agent(ns, "--state", cls.state_file)
         for ns in NODES:
-            cls.wait_status(ns, lambda s: s.get("ready"), "ready")
-
-    @classmethod
-    def lab(cls, *args, check=True):
-        return w.run([w.WEFT, "-j", "--state-dir", cls.weft_state, "lab", "--prefix", PREFIX] +
-                     list(args), check=check, timeout=240)
+            lab.wait_status(ns, lambda s: s.get("ready"), "ready")
 
     @classmethod
     def remove_extra_namespaces(cls):
         for name in ("late", "tapped"):
-            if os.path.exists("/run/netns/" + ns_of(name)):
-                w.run(["ip", "netns", "del", ns_of(name)], check=False)
+            if os.path.exists("/run/netns/" + cls.lab.ns(name)):
+                w.run(["ip", "netns", "del", cls.lab.ns(name)], check=False)
 
     @classmethod
     def write_state(cls, document, text=None):
@@ -166,59 +87,20 @@ class AgentLab(unittest.TestCase):
             f.write(text if text is not None else json.dumps(document, indent=1))
         os.rename(tmp, cls.state_file)
 
-    @classmethod
-    def weft(cls, ns, *args):
-        proc = w.run([w.WEFT, "-j", "--netns", ns_of(ns), "--node", node_name(ns),
-                      "--state-dir", cls.weft_state] + list(args))
-        return json.loads(proc.stdout)
-
-    @classmethod
-    def status(cls, ns):
-        return cls.weft(ns, "agent", "status")
-
-    @classmethod
-    def wait_status(cls, ns, predicate, what, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        status = None
-        while time.monotonic() < deadline:
-            try:
-                status = cls.status(ns)
-            except w.CommandError:
-                status = None
-            if status is not None and predicate(status):
-                return status
-            time.sleep(0.02)
-        raise AssertionError("weftd on %s: not %s within %.0f s; status %s\nlog:\n%s" %
-                             (ns, what, timeout, status, cls.agents.log(ns)))
-
-    def port_status(self, ns, name):
-        for port in self.status(ns)["ports"]:
-            if port["id"] == self.ports[name]["id"]:
-                return port
-        return None
-
-    def attached_devices(self, ns):
-        return {row["device"] for row in self.weft(ns, "prog", "list")
-                if row.get("program") == "port"}
-
-    def ping(self, vm, ip, count=1):
-        return w.run(w.in_ns(ns_of(vm), "ping", "-n", "-q", "-c", str(count), "-W", "1", ip),
-                     check=False)
-
     def make_vm(self, name, tap=False, up=True):
         """The VM of port `name` on n1, its device made now: a veth whose
         peer is the VM's eth0, or (tap) a real tap device with no VM.
         Returns the time just before the device was made."""
         port = self.ports[name]
         device = "tap" + port["id"][:11]
-        node = ns_of("n1")
+        node = self.lab.ns("n1")
         if tap:
             started = time.monotonic()
             w.run(["ip", "-n", node, "tuntap", "add", "dev", device, "mode", "tap"])
             if up:
                 w.run(["ip", "-n", node, "link", "set", device, "up"])
             return started, device
-        vm = ns_of(name)
+        vm = self.lab.ns(name)
         w.run(["ip", "netns", "add", vm])
         w.run(["ip", "-n", vm, "link", "set", "lo", "up"])
         started = time.monotonic()
@@ -234,7 +116,7 @@ class AgentLab(unittest.TestCase):
 
     def wait_attached(self, name, started):
         port_id = self.ports[name]["id"]
-        status = self.wait_status(
+        status = self.lab.wait_status(
             "n1", lambda s: any(p["id"] == port_id and p["status"] == "ACTIVE" and
                                 "attach_ms" in p for p in s["ports"]),
             "attached port " + name, timeout=5)
@@ -246,30 +128,31 @@ class AgentLab(unittest.TestCase):
 
     def test_1_a_started_agent_on_an_up_to_date_node_writes_nothing(self):
         for ns in NODES:
-            self.assertTrue(self.status(ns)["ready"])
-            self.agents.kill(ns, signal.SIGTERM)
-            self.assertTrue(self.status(ns)["ready"])
-            self.assertFalse(self.status(ns)["running"])
+            self.assertTrue(self.lab.status(ns)["ready"])
+            self.lab.kill_agent(ns, signal.SIGTERM)
+            self.assertTrue(self.lab.status(ns)["ready"])
+            self.assertFalse(self.lab.status(ns)["running"])
             # As systemd starts a Type=notify service: READY=1 comes on the
             # socket once the first revision is applied, not before.
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-                path = os.path.join(self.state, "notify-" + ns)
+                path = os.path.join(self.lab.state, "notify-" + ns)
                 notify.bind(path)
                 notify.settimeout(10)
-                self.agents.start(ns, env={"NOTIFY_SOCKET": path})
+                self.lab.start_agent(ns, "--state", self.state_file,
+                                     env={"NOTIFY_SOCKET": path})
                 message = notify.recv(4096).decode()
             os.unlink(path)
             self.assertIn("READY=1", message)
-            status = self.status(ns)
-            self.assertTrue(status["ready"] and status["pid"] == self.agents.procs[ns].pid,
+            status = self.lab.status(ns)
+            self.assertTrue(status["ready"] and status["pid"] == self.lab.agents[ns].pid,
                             status)
         for ns in NODES:
-            status = self.status(ns)
+            status = self.lab.status(ns)
             self.assertTrue(status["ready"], status)
             self.assertTrue(status["running"], status)
             self.assertEqual(status["writes"], 0, status)
             self.assertEqual(status["source"], "file " + self.state_file)
-        self.assertEqual(self.ping("v1", "10.17.0.2").returncode, 0)
+        self.assertEqual(self.lab.ping("v1", "10.17.0.2"), 0)
 
     def test_2_a_device_made_later_is_attached_within_100_ms(self):
         started, device = self.make_vm("late")
@@ -277,106 +160,103 @@ class AgentLab(unittest.TestCase):
         print("\n  veth %s: attached %.1f ms after the kernel announced it "
               "(the test saw it after %.0f ms, polling)" % (device, agent_ms, seen_ms))
         self.assertLess(agent_ms, ATTACH_LIMIT_MS)
-        self.assertIn(device, self.attached_devices("n1"))
-        self.assertEqual(self.ping("late", "10.17.0.2").returncode, 0,
+        self.assertIn(device, self.lab.attached_devices("n1"))
+        self.assertEqual(self.lab.ping("late", "10.17.0.2"), 0,
                          "the late VM must reach v2 on the other node")
         # The other tenant's VM, in the same address range on n2, is not.
-        self.assertNotEqual(self.ping("late", "10.17.0.9").returncode, 0)
+        self.assertNotEqual(self.lab.ping("late", "10.17.0.9"), 0)
 
         # A real tap, made down (as qemu and libvirt make them), then up.
         started, tap = self.make_vm("tapped", tap=True, up=False)
         agent_ms, seen_ms = self.wait_attached("tapped", started)
         print("  tap %s (down): attached %.1f ms after it appeared" % (tap, agent_ms))
         self.assertLess(agent_ms, ATTACH_LIMIT_MS)
-        self.assertIn(tap, self.attached_devices("n1"))
+        self.assertIn(tap, self.lab.attached_devices("n1"))
 
         # Gone: detached, and the port waits for its device again.
-        w.run(["ip", "-n", ns_of("n1"), "link", "del", tap])
-        self.wait_status("n1", lambda s: any(p["device"] == tap and p["status"] == "DOWN"
+        w.run(["ip", "-n", self.lab.ns("n1"), "link", "del", tap])
+        self.lab.wait_status("n1", lambda s: any(p["device"] == tap and p["status"] == "DOWN"
                                              for p in s["ports"]), "port down", timeout=5)
-        self.assertNotIn(tap, self.attached_devices("n1"))
+        self.assertNotIn(tap, self.lab.attached_devices("n1"))
 
     def test_3_an_edit_of_the_file_reaches_the_datapath(self):
-        self.assertEqual(self.ping("v1", "10.17.0.2").returncode, 0)
-        before = self.status("n1")["writes"]
+        self.assertEqual(self.lab.ping("v1", "10.17.0.2"), 0)
+        before = self.lab.status("n1")["writes"]
         cut = dict(self.document)
         cut["ports"] = [p for p in self.document["ports"] if p["id"] != self.ports["v2"]["id"]]
         try:
             self.write_state(cut)
             for ns in NODES:
-                self.wait_status(ns, lambda s: s["last_change_at"] > 0 and not any(
+                self.lab.wait_status(ns, lambda s: s["last_change_at"] > 0 and not any(
                     p["id"] == self.ports["v2"]["id"] for p in s["ports"]) and
                     s["reconciles"] > 0, "without v2")
-            self.wait_status("n1", lambda s: s["writes"] > before, "written")
-            self.assertNotEqual(self.ping("v1", "10.17.0.2").returncode, 0,
+            self.lab.wait_status("n1", lambda s: s["writes"] > before, "written")
+            self.assertNotEqual(self.lab.ping("v1", "10.17.0.2"), 0,
                                 "v2's port is gone from the document: v1 must not reach it")
         finally:
             self.write_state(self.document)
-        self.wait_status("n2", lambda s: any(p["id"] == self.ports["v2"]["id"] and
+        self.lab.wait_status("n2", lambda s: any(p["id"] == self.ports["v2"]["id"] and
                                              p["status"] == "ACTIVE" for p in s["ports"]),
                          "v2 back")
-        deadline = time.monotonic() + 5
-        while self.ping("v1", "10.17.0.2").returncode != 0:
-            self.assertLess(time.monotonic(), deadline, "v2 must be reachable again")
+        self.lab.wait_ping("v1", "10.17.0.2", ok=True)
 
     def test_4_an_invalid_file_is_refused_and_nothing_applied(self):
-        maps_before = self.weft("n1", "map", "dump", "ports")
-        writes_before = self.status("n1")["writes"]
+        maps_before = self.lab.weft("n1", "map", "dump", "ports")
+        writes_before = self.lab.status("n1")["writes"]
         bad = json.loads(json.dumps(self.document))
         bad["ports"][0]["mac_address"] = "not-a-mac"
         # Also a change that alone would be valid: it must not be applied.
         bad["ports"] = [p for p in bad["ports"] if p["id"] != self.ports["late"]["id"]]
         try:
             self.write_state(bad)
-            status = self.wait_status("n1", lambda s: s["refused"], "refusing")
+            status = self.lab.wait_status("n1", lambda s: s["refused"], "refusing")
             self.assertIn(bad["ports"][0]["id"], status["refused"])
             self.assertIn("mac_address", status["refused"])
             self.assertEqual(status["writes"], writes_before)
-            self.assertEqual(self.weft("n1", "map", "dump", "ports"), maps_before)
+            self.assertEqual(self.lab.weft("n1", "map", "dump", "ports"), maps_before)
             # The last good document stays in force: a device made now is
             # attached by it.
             started, tap = self.make_vm("tapped", tap=True, up=False)
             self.wait_attached("tapped", started)
-            self.assertIn(tap, self.attached_devices("n1"))
-            self.assertTrue(self.status("n1")["refused"])
-            w.run(["ip", "-n", ns_of("n1"), "link", "del", tap])
-            self.wait_status("n1", lambda s: any(p["device"] == tap and p["status"] == "DOWN"
+            self.assertIn(tap, self.lab.attached_devices("n1"))
+            self.assertTrue(self.lab.status("n1")["refused"])
+            w.run(["ip", "-n", self.lab.ns("n1"), "link", "del", tap])
+            self.lab.wait_status("n1", lambda s: any(p["device"] == tap and p["status"] == "DOWN"
                                                  for p in s["ports"]), "port down", timeout=5)
-            writes_before = self.status("n1")["writes"]
-            maps_before = self.weft("n1", "map", "dump", "ports")
+            writes_before = self.lab.status("n1")["writes"]
+            maps_before = self.lab.weft("n1", "map", "dump", "ports")
             self.write_state(None, text="{ not json")
-            self.wait_status("n1", lambda s: "JSON" in s["refused"],
+            self.lab.wait_status("n1", lambda s: "JSON" in s["refused"],
                              "refusing text that is not JSON")
-            self.assertEqual(self.status("n1")["writes"], writes_before)
+            self.assertEqual(self.lab.status("n1")["writes"], writes_before)
         finally:
             self.write_state(self.document)
-        self.wait_status("n1", lambda s: not s["refused"], "accepting the good file again")
-        self.assertEqual(self.status("n1")["writes"], writes_before,
+        self.lab.wait_status("n1", lambda s: not s["refused"], "accepting the good file again")
+        self.assertEqual(self.lab.status("n1")["writes"], writes_before,
                          "the good document again: nothing to change")
 
     def test_5_a_killed_agent_restarts_without_losing_a_packet(self):
-        snapshots = {ns: {name: self.weft(ns, "map", "dump", name)
+        snapshots = {ns: {name: self.lab.weft(ns, "map", "dump", name)
                           for name in ("ports", "fdb", "networks", "vteps", "sg_l4")}
                      for ns in NODES}
-        server = subprocess.Popen(w.in_ns(ns_of("v2"), "iperf3", "-s", "-1", "-p", "5217"),
+        server = subprocess.Popen(w.in_ns(self.lab.ns("v2"), "iperf3", "-s", "-1", "-p", "5217"),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             time.sleep(0.3)
             flood = subprocess.Popen(
-                w.in_ns(ns_of("v1"), "ping", "-n", "-q", "-f", "-w", "4", "10.17.0.2"),
+                w.in_ns(self.lab.ns("v1"), "ping", "-n", "-q", "-f", "-w", "4", "10.17.0.2"),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             stream = subprocess.Popen(
-                w.in_ns(ns_of("v1"), "iperf3", "-c", "10.17.0.2", "-p", "5217", "-t", "4",
+                w.in_ns(self.lab.ns("v1"), "iperf3", "-c", "10.17.0.2", "-p", "5217", "-t", "4",
                         "-J"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(1.0)
             for ns in NODES:
-                self.agents.kill(ns)
+                self.lab.kill_agent(ns)
             time.sleep(0.5)
             for ns in NODES:
-                self.agents.start(ns)
+                self.lab.start_agent(ns, "--state", self.state_file)
             for ns in NODES:
-                self.wait_status(ns, lambda s: s.get("ready") and s["pid"] ==
-                                 self.agents.procs[ns].pid, "ready again")
+                self.lab.wait_restarted(ns)
             ping_out, _ = flood.communicate(timeout=20)
             iperf_out, iperf_err = stream.communicate(timeout=20)
         finally:
@@ -397,10 +277,10 @@ class AgentLab(unittest.TestCase):
         self.assertEqual(sent, received, "ping -f lost packets across the restart")
         self.assertGreater(received_bytes, 0)
         for ns in NODES:
-            status = self.status(ns)
+            status = self.lab.status(ns)
             self.assertEqual(status["writes"], 0, "the new weftd rewrote something: %s" % status)
             for name, before in snapshots[ns].items():
-                self.assertEqual(self.weft(ns, "map", "dump", name), before,
+                self.assertEqual(self.lab.weft(ns, "map", "dump", name), before,
                                  "%s: map %s changed across the restart" % (ns, name))
 
 

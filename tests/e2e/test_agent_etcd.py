@@ -18,22 +18,17 @@ Run as root: python3 tests/e2e/test_agent_etcd.py (env WEFT, WEFTD).
 """
 
 import json
-import re
 import os
-import shutil
+import re
 import statistics
-import subprocess
-import tempfile
 import time
 import unittest
 
+import agentlab
 import etcdlab
 import weftlab as w
 
-WEFTD = os.environ.get("WEFTD") or os.path.join(os.path.dirname(w.WEFT), "weftd")
-PREFIX = w.PREFIX + "et"
 NODES = ["n1", "n2"]
-CIDR = "172.31.68.0/24"
 CONTROLLER_IP = "172.31.68.250"
 CLIENT_PORT = 23790          # not etcd's 2379
 PEER_PORT = 23800
@@ -42,127 +37,48 @@ URL = "http://%s:%d" % (CONTROLLER_IP, CLIENT_PORT)
 METRICS_PORT = 19464         # in each node's namespace
 
 
-def node_name(ns):
-    return w.PREFIX + ns
-
-
-def ns_of(name):
-    return PREFIX + "-" + name
-
-
 class EtcdAgents(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         w.require_root()
-        for binary in (WEFTD, etcdlab.ETCD, etcdlab.ETCDCTL):
+        for binary in (etcdlab.ETCD, etcdlab.ETCDCTL):
             if not os.access(binary, os.X_OK):
                 raise AssertionError("%s is missing (scripts/install-deps.sh --tests)" % binary)
-        cls.state = tempfile.mkdtemp(prefix=w.PREFIX + "et-")
-        cls.addClassCleanup(shutil.rmtree, cls.state, True)
+        cls.lab = lab = agentlab.AgentLab("et", NODES, "172.31.68.0/24")
+        cls.addClassCleanup(lab.destroy)
         net, sub = w.make_network("blue", 4180, cidr="10.18.0.0/24", project="tenant-a")
         cls.ports = {
             "v1": w.make_port(net["id"], sub["id"], "fa:16:3e:18:00:01", "10.18.0.1",
-                              node_name("n1")),
+                              lab.node("n1")),
             "v2": w.make_port(net["id"], sub["id"], "fa:16:3e:18:00:02", "10.18.0.2",
-                              node_name("n2")),
+                              lab.node("n2")),
         }
         cls.document = w.with_open_group({
-            "nodes": [{"name": node_name(ns), "tunnel_ip": "172.31.68.%d" % (i + 1)}
-                      for i, ns in enumerate(NODES)],
-            "networks": [net], "subnets": [sub], "ports": list(cls.ports.values())})
-        cls.weft_state = os.path.join(cls.state, "weft")
-        path = os.path.join(cls.state, "topology.json")
-        with open(path, "w") as f:
-            json.dump({"underlay": {"cidr": CIDR},
-                       "nodes": [{"name": node_name(ns), "namespace": ns} for ns in NODES],
-                       "vms": [{"name": n, "port_id": p["id"]} for n, p in cls.ports.items()],
-                       "document": cls.document}, f, indent=1)
-        cls.addClassCleanup(cls.lab, "down")
-        proc = cls.lab("up", "-f", path, check=False)
-        if proc.returncode != 0:
-            raise AssertionError("weft lab up: exit %d\n%s\n%s" %
-                                 (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-        ctl = etcdlab.controller(PREFIX, CONTROLLER_IP)
+            "nodes": lab.nodes_document(), "networks": [net], "subnets": [sub],
+            "ports": list(cls.ports.values())})
+        lab.up(cls.document, list(cls.ports.items()))
+        ctl = etcdlab.controller(lab.prefix, CONTROLLER_IP)
         cls.addClassCleanup(w.run, ["ip", "netns", "del", ctl], check=False)
-        cls.etcd = etcdlab.Etcd(ctl, CONTROLLER_IP, os.path.join(cls.state, "etcd"),
-                                os.path.join(cls.state, "etcd.log"), CLIENT_PORT, PEER_PORT)
+        cls.etcd = etcdlab.Etcd(ctl, CONTROLLER_IP, os.path.join(lab.state, "etcd"),
+                                os.path.join(lab.state, "etcd.log"), CLIENT_PORT, PEER_PORT)
         cls.addClassCleanup(cls.etcd.stop)
         cls.etcd.start()
         cls.etcd.put_document(KEYS, cls.document)
-        cls.agents = {}
-        cls.addClassCleanup(cls.stop_agents)
         for ns in NODES:
-            cls.start_agent(ns)
+            lab.start_agent(ns, "--etcd", URL, "--etcd-prefix", KEYS, "--etcd-lease-ttl", "5",
+                            "--metrics", "127.0.0.1:%d" % METRICS_PORT)
         for ns in NODES:
-            cls.wait_status(ns, lambda s: s.get("ready"), "ready")
-
-    @classmethod
-    def lab(cls, *args, check=True):
-        return w.run([w.WEFT, "-j", "--state-dir", cls.weft_state, "lab", "--prefix", PREFIX] +
-                     list(args), check=check, timeout=240)
+            lab.wait_status(ns, lambda s: s.get("ready"), "ready")
 
     @staticmethod
     def key(kind, resource):
         return etcdlab.key(KEYS, kind, resource)
 
-    @classmethod
-    def start_agent(cls, ns):
-        log = open(os.path.join(cls.state, "weftd-%s.log" % ns), "a")
-        cls.agents[ns] = subprocess.Popen(
-            [WEFTD, "--node", node_name(ns), "--netns", ns_of(ns), "--state-dir", cls.weft_state,
-             "--etcd", URL, "--etcd-prefix", KEYS, "--etcd-lease-ttl", "5",
-             "--metrics", "127.0.0.1:%d" % METRICS_PORT],
-            stdout=log, stderr=log)
-        log.close()
-
-    @classmethod
-    def stop_agents(cls):
-        for proc in cls.agents.values():
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=10)
-
-    @classmethod
-    def log(cls, ns):
-        with open(os.path.join(cls.state, "weftd-%s.log" % ns)) as f:
-            return f.read()
-
-    @classmethod
-    def status(cls, ns):
-        proc = w.run([w.WEFT, "-j", "--node", node_name(ns), "--state-dir", cls.weft_state,
-                      "agent", "status"])
-        return json.loads(proc.stdout)
-
-    @classmethod
-    def wait_status(cls, ns, predicate, what, timeout=15.0, interval=0.02):
-        deadline = time.monotonic() + timeout
-        status = None
-        while time.monotonic() < deadline:
-            try:
-                status = cls.status(ns)
-            except w.CommandError:  # before the agent's first report
-                status = None
-            if status is not None and predicate(status):
-                return status
-            time.sleep(interval)
-        raise AssertionError("weftd on %s: not %s within %.0f s; status %s\nlog:\n%s" %
-                             (ns, what, timeout, status, cls.log(ns)))
-
-    def ping(self, vm, ip, count=1, wait=1):
-        return w.run(w.in_ns(ns_of(vm), "ping", "-n", "-q", "-c", str(count), "-W", str(wait),
-                             ip), check=False).returncode
-
-    def wait_ping(self, vm, ip, ok, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while (self.ping(vm, ip) == 0) != ok:
-            self.assertLess(time.monotonic(), deadline, "%s -> %s must %sanswer" %
-                            (vm, ip, "" if ok else "not "))
-
     def metrics(self, ns):
         """{(name, frozenset(labels)): value} scraped from the node's weftd."""
         fetch = ("import urllib.request; print(urllib.request.urlopen("
                  "'http://127.0.0.1:%d/metrics', timeout=5).read().decode())" % METRICS_PORT)
-        text = w.run(w.in_ns(ns_of(ns), w.PYTHON, "-c", fetch)).stdout
+        text = w.run(w.in_ns(self.lab.ns(ns), w.PYTHON, "-c", fetch)).stdout
         samples = {}
         for line in text.splitlines():
             if not line or line.startswith("#"):
@@ -181,10 +97,10 @@ class EtcdAgents(unittest.TestCase):
 
     def test_1_agents_announce_themselves_and_report_their_ports(self):
         for i, ns in enumerate(NODES):
-            status = self.status(ns)
+            status = self.lab.status(ns)
             self.assertTrue(status["source_connected"], status)
             self.assertEqual(status["writes"], 0, "the lab had applied the same state: %s" % status)
-            announced = self.etcd.get("%s/agents/%s" % (KEYS, node_name(ns)))
+            announced = self.etcd.get("%s/agents/%s" % (KEYS, self.lab.node(ns)))
             self.assertEqual(len(announced), 1, announced)
             agent = json.loads(list(announced.values())[0])
             self.assertEqual(agent["tunnel_ip"], "172.31.68.%d" % (i + 1))
@@ -192,14 +108,14 @@ class EtcdAgents(unittest.TestCase):
         deadline = time.monotonic() + 5
         while True:
             statuses = self.etcd.get("%s/status/" % KEYS, prefix=True)
-            want = {"%s/status/%s/%s" % (KEYS, node_name(ns), self.ports[vm]["id"])
+            want = {"%s/status/%s/%s" % (KEYS, self.lab.node(ns), self.ports[vm]["id"])
                     for ns, vm in (("n1", "v1"), ("n2", "v2"))}
             if set(statuses) == want and all(json.loads(v)["status"] == "ACTIVE"
                                              for v in statuses.values()):
                 break
             self.assertLess(time.monotonic(), deadline, "status keys: %s" % statuses)
             time.sleep(0.05)
-        self.assertEqual(self.ping("v1", "10.18.0.2"), 0)
+        self.assertEqual(self.lab.ping("v1", "10.18.0.2"), 0)
 
     def test_1_metrics_count_what_the_datapath_does(self):
         port = self.ports["v1"]["id"]
@@ -208,9 +124,10 @@ class EtcdAgents(unittest.TestCase):
         def forwarded(samples):
             return sum(v for (name, labels), v in samples.items()
                        if name == "weft_forward_packets_total" and
-                       ("port", '"%s"' % port) in labels and ("network", '"%s"' % network) in labels)
+                       ("port", '"%s"' % port) in labels and
+                       ("network", '"%s"' % network) in labels)
         before = self.metrics("n1")
-        self.assertEqual(self.ping("v1", "10.18.0.2", count=3), 0)
+        self.assertEqual(self.lab.ping("v1", "10.18.0.2", count=3), 0)
         after = self.metrics("n1")
         self.assertGreaterEqual(forwarded(after) - forwarded(before), 3, after)
         self.assertEqual(after[("weft_agent_revision_lag", frozenset())], 0)
@@ -229,26 +146,24 @@ class EtcdAgents(unittest.TestCase):
             for round_ in range(10):
                 started = time.monotonic()
                 revision = self.etcd.delete(key)
-                self.wait_status("n1", lambda s: (s["revision"] or 0) >= revision, "at %d" % revision,
-                                 interval=0.005)
+                self.lab.wait_revision("n1", revision, interval=0.005)
                 latencies.append((time.monotonic() - started) * 1000)
                 if round_ == 0:
-                    self.assertNotEqual(self.ping("v1", "10.18.0.2"), 0,
+                    self.assertNotEqual(self.lab.ping("v1", "10.18.0.2"), 0,
                                         "v2's port is gone: v1 must not reach it")
                     # Its agent takes its status back.
-                    status_key = "%s/status/%s/%s" % (KEYS, node_name("n2"), port["id"])
+                    status_key = "%s/status/%s/%s" % (KEYS, self.lab.node("n2"), port["id"])
                     deadline = time.monotonic() + 5
                     while self.etcd.get(status_key):
                         self.assertLess(time.monotonic(), deadline, status_key + " stays")
                         time.sleep(0.05)
                 started = time.monotonic()
                 revision = self.etcd.put(key, value)
-                self.wait_status("n1", lambda s: (s["revision"] or 0) >= revision, "at %d" % revision,
-                                 interval=0.005)
+                self.lab.wait_revision("n1", revision, interval=0.005)
                 latencies.append((time.monotonic() - started) * 1000)
         finally:
             self.etcd.put(key, value)
-        self.wait_ping("v1", "10.18.0.2", ok=True)
+        self.lab.wait_ping("v1", "10.18.0.2", ok=True)
         latencies.sort()
         print("\n  etcd write -> node applied (weft agent status polled every 5 ms, etcdctl "
               "included): p50 %.0f ms, p99 %.0f ms over %d changes" %
@@ -256,38 +171,35 @@ class EtcdAgents(unittest.TestCase):
                len(latencies)))
 
     def test_3_a_malformed_value_is_refused_with_its_key_named(self):
-        before = w.run([w.WEFT, "-j", "--netns", ns_of("n1"), "--node", node_name("n1"),
-                        "--state-dir", self.weft_state, "map", "dump", "ports"]).stdout
-        writes = self.status("n1")["writes"]
+        before = self.lab.weft("n1", "map", "dump", "ports")
+        writes = self.lab.status("n1")["writes"]
         bad_key = "%s/state/ports/%s" % (KEYS, self.ports["v2"]["id"])
         good = self.etcd.get(bad_key)[bad_key]
         try:
             self.etcd.put(bad_key, "{not json")
-            status = self.wait_status("n1", lambda s: s["refused"], "refusing")
+            status = self.lab.wait_status("n1", lambda s: s["refused"], "refusing")
             self.assertIn(bad_key, status["refused"])
             self.assertEqual(status["writes"], writes)
             # A value that parses but is not a valid port: named by its id.
             broken = json.loads(good)
             broken["mac_address"] = "zz"
             self.etcd.put(bad_key, broken)
-            status = self.wait_status("n1", lambda s: "mac_address" in s["refused"],
-                                      "refusing the bad MAC")
+            status = self.lab.wait_status("n1", lambda s: "mac_address" in s["refused"],
+                                          "refusing the bad MAC")
             self.assertIn(self.ports["v2"]["id"], status["refused"])
             self.assertEqual(status["writes"], writes)
-            after = w.run([w.WEFT, "-j", "--netns", ns_of("n1"), "--node", node_name("n1"),
-                           "--state-dir", self.weft_state, "map", "dump", "ports"]).stdout
-            self.assertEqual(after, before)
-            self.assertEqual(self.ping("v1", "10.18.0.2"), 0)
+            self.assertEqual(self.lab.weft("n1", "map", "dump", "ports"), before)
+            self.assertEqual(self.lab.ping("v1", "10.18.0.2"), 0)
         finally:
             self.etcd.put(bad_key, good)
-        self.wait_status("n1", lambda s: not s["refused"], "accepting again")
+        self.lab.wait_status("n1", lambda s: not s["refused"], "accepting again")
 
     def test_4_the_datapath_keeps_forwarding_without_etcd(self):
         self.etcd.stop()
         try:
             for ns in NODES:
-                self.wait_status(ns, lambda s: not s["source_connected"], "disconnected")
-            self.assertEqual(self.ping("v1", "10.18.0.2", count=5), 0,
+                self.lab.wait_status(ns, lambda s: not s["source_connected"], "disconnected")
+            self.assertEqual(self.lab.ping("v1", "10.18.0.2", count=5), 0,
                              "traffic must flow while etcd is down")
         finally:
             self.etcd.start()
@@ -299,14 +211,14 @@ class EtcdAgents(unittest.TestCase):
         self.etcd.ctl("compact", str(revision))
         try:
             for ns in NODES:
-                self.wait_status(ns, lambda s: s["source_connected"] and
-                                 (s["revision"] or 0) >= revision, "back at %d" % revision)
-            self.wait_ping("v1", "10.18.0.2", ok=False)
+                self.lab.wait_revision(ns, revision)
+                self.assertTrue(self.lab.status(ns)["source_connected"])
+            self.lab.wait_ping("v1", "10.18.0.2", ok=False)
         finally:
             revision = self.etcd.put(self.key("security_groups", group), group)
         for ns in NODES:
-            self.wait_status(ns, lambda s: (s["revision"] or 0) >= revision, "at %d" % revision)
-        self.wait_ping("v1", "10.18.0.2", ok=True)
+            self.lab.wait_revision(ns, revision)
+        self.lab.wait_ping("v1", "10.18.0.2", ok=True)
 
 
 if __name__ == "__main__":
