@@ -6,7 +6,9 @@
 #            (ctest vagrant_validate), iperf3 for the e2e throughput checks,
 #            iperf3 and iptables for the benchmark's smoke run (ctest
 #            bench_neutron_smoke: Neutron's security groups are iptables),
-#            etcd-server and etcd-client for weftd's etcd tests
+#            etcd-server and etcd-client for weftd's etcd tests, qemu,
+#            busybox-static and xz-utils for the qemu guest's test
+#            (tests/e2e/guest/make-guest.sh)
 #   --ci     --tests, and what CI's own checks need: a fresh Debian 12 root
 #            to build in (mmdebstrap), Debian 12's 6.1 kernel booted in qemu
 #            to load every BPF object on its verifier (qemu, busybox), and
@@ -28,9 +30,11 @@ for flag in "$@"; do
   case "$flag" in
   --ci)
     packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
-      clang-format clang-tidy vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client)
+      clang-format clang-tidy vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client
+      xz-utils)
     ;;
-  --tests) packages+=(vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client) ;;
+  --tests) packages+=(vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client
+    qemu-system-x86 busybox-static xz-utils) ;;
   --bench) packages+=(iperf3 iptables python3-matplotlib) ;;
   *)
     echo "install-deps: unknown flag $flag (--tests, --ci, --bench)" >&2

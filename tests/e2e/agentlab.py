@@ -2,6 +2,7 @@
 underlay, weftd started and killed on each by pid, and what the agents say
 of themselves (`weft agent status -j`). Shared by the agent's tests."""
 
+import ctypes
 import json
 import os
 import shutil
@@ -13,6 +14,15 @@ import time
 import weftlab as w
 
 WEFTD = os.environ.get("WEFTD") or os.path.join(os.path.dirname(w.WEFT), "weftd")
+
+
+def die_with_parent(sig):
+    """For Popen's preexec_fn: the child gets `sig` when the test process
+    dies, however it dies (prctl PR_SET_PDEATHSIG, kept across exec)."""
+    def arm():
+        if ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0) != 0:
+            os._exit(127)
+    return arm
 
 
 class AgentLab:
@@ -94,7 +104,7 @@ class AgentLab:
             self.agents[ns] = subprocess.Popen(
                 [WEFTD, "--node", self.node(ns), "--netns", self.ns(ns), "--state-dir",
                  self.weft_state] + list(source), stdout=log, stderr=log,
-                env=dict(os.environ, **(env or {})))
+                env=dict(os.environ, **(env or {})), preexec_fn=die_with_parent(signal.SIGTERM))
         return self.agents[ns]
 
     def kill_agent(self, ns, sig=signal.SIGKILL):
