@@ -53,14 +53,40 @@ Plan Session::apply(const std::string& document, bool dry_run) {
   return apply(parse_state(document), document, dry_run);
 }
 
+namespace {
+
+// The record read once for a whole apply: the plan and the check for an
+// unchanged document share it (a cloud's record holds megabytes of JSON).
+class RecordReadOnce : public RecordStore {
+public:
+  explicit RecordReadOnce(RecordStore& store) : store_(store), record_(store.load()) {}
+  std::optional<Record> load() const override { return record_; }
+  void save(const Record& record) override {
+    store_.save(record);
+    record_ = record;
+  }
+  void remove() override {
+    store_.remove();
+    record_.reset();
+  }
+
+private:
+  RecordStore& store_;
+  std::optional<Record> record_;
+};
+
+} // namespace
+
 Plan Session::apply(const State& state, const std::string& document, bool dry_run) {
   installation_.require_installed();
   auto attacher = installation_.attacher();
-  Fabric fabric(fabric_maps(), *attacher, devices(), records_, layout_.node);
+  RecordReadOnce records(records_);
+  Fabric fabric(fabric_maps(), *attacher, devices(), records, layout_.node);
   Plan plan = fabric.plan(state);
   // Nothing to change and nothing new to record: not one write (weftd
   // reconciles on every event and must leave an unchanged node alone).
-  if (!dry_run && plan.empty() && record().document == document)
+  auto recorded = records.load();
+  if (!dry_run && plan.empty() && recorded.value_or(Record{}).document == document)
     return plan;
   if (!dry_run) {
     fabric.execute(plan, document);

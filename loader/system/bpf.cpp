@@ -110,7 +110,45 @@ std::vector<Bytes> KernelMap::keys() const {
   return out;
 }
 
+// BPF_MAP_LOOKUP_BATCH: thousands of entries a syscall instead of two
+// syscalls an entry (a 10,000-port node dumps ~27,000 entries per apply).
+// nullopt where the map type has no batch operations (LPM tries).
+std::optional<std::map<Bytes, Bytes>> KernelMap::dump_batched() const {
+  constexpr std::uint32_t kChunk = 4096;
+  Bytes keys(std::size_t{kChunk} * info_.key_size), values(std::size_t{kChunk} * info_.value_size);
+  // The batch position is opaque: a bucket for hashes, a key for arrays.
+  Bytes position(std::max<std::size_t>(info_.key_size, 8)), next(position.size());
+  std::map<Bytes, Bytes> out;
+  bool first = true;
+  for (;;) {
+    std::uint32_t count = kChunk;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd_.get(), first ? nullptr : position.data(), next.data(),
+                                   keys.data(), values.data(), &count, &opts);
+    int error = err < 0 ? errno : 0;
+    if (err < 0 && error != ENOENT) {
+      if (first && (error == EINVAL || error == EOPNOTSUPP || error == 524 /* ENOTSUPP */))
+        return std::nullopt;
+      if (error == ENOSPC) // a bucket larger than a chunk
+        return std::nullopt;
+      throw SystemError("dump map " + name_, error);
+    }
+    for (std::uint32_t i = 0; i < count; ++i) {
+      auto key = keys.begin() + static_cast<std::ptrdiff_t>(i) * info_.key_size;
+      auto value = values.begin() + static_cast<std::ptrdiff_t>(i) * info_.value_size;
+      out.emplace(Bytes(key, key + info_.key_size), Bytes(value, value + info_.value_size));
+    }
+    if (err < 0) // ENOENT: that was the last of them
+      return out;
+    position = next;
+    first = false;
+  }
+}
+
 std::map<Bytes, Bytes> KernelMap::dump() const {
+  if (!is_percpu(info_.type))
+    if (auto batched = dump_batched())
+      return std::move(*batched);
   std::map<Bytes, Bytes> out;
   for (const auto& key : keys()) {
     if (auto value = lookup(key))

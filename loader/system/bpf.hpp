@@ -52,6 +52,8 @@ public:
   int fd() const { return fd_.get(); }
 
 private:
+  std::optional<std::map<Bytes, Bytes>> dump_batched() const;
+
   std::string name_;
   Fd fd_;
   MapInfo info_;
