@@ -8,7 +8,7 @@
 #            bench_neutron_smoke: Neutron's security groups are iptables),
 #            etcd-server and etcd-client for weftd's etcd tests, qemu,
 #            busybox-static and xz-utils for the qemu guest's test
-#            (tests/e2e/guest/make-guest.sh)
+#            (tests/e2e/guest/make-guest.sh), openssl for the etcd TLS test's CA
 #   --ci     --tests, and what CI's own checks need: a fresh Debian 12 root
 #            to build in (mmdebstrap), Debian 12's 6.1 kernel booted in qemu
 #            to load every BPF object on its verifier (qemu, busybox), and
@@ -31,10 +31,10 @@ for flag in "$@"; do
   --ci)
     packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
       clang-format clang-tidy vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client
-      xz-utils)
+      xz-utils openssl)
     ;;
   --tests) packages+=(vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client
-    qemu-system-x86 busybox-static xz-utils) ;;
+    qemu-system-x86 busybox-static xz-utils openssl) ;;
   --bench) packages+=(iperf3 iptables python3-matplotlib) ;;
   *)
     echo "install-deps: unknown flag $flag (--tests, --ci, --bench)" >&2

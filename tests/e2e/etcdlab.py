@@ -36,6 +36,38 @@ def controller(lab_prefix, ip, prefixlen=24):
     return ctl
 
 
+class Certs:
+    """A CA of the test's own and the certificates it issues (openssl), in
+    `folder`: a server's with its IPs, and clients' whose CN is the etcd
+    user (etcd's --client-cert-auth)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        self.ca = os.path.join(folder, "ca.pem")
+        self.ca_key = os.path.join(folder, "ca-key.pem")
+        w.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+               "-subj", "/CN=weft test CA", "-keyout", self.ca_key, "-out", self.ca])
+
+    def issue(self, name, ips=()):
+        """(certificate, key) of CN `name`; with `ips`, for a server there."""
+        cert = os.path.join(self.folder, name + ".pem")
+        key = os.path.join(self.folder, name + "-key.pem")
+        csr = os.path.join(self.folder, name + ".csr")
+        ext = os.path.join(self.folder, name + ".ext")
+        with open(ext, "w") as f:
+            if ips:
+                f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n" %
+                        ",".join("IP:" + ip for ip in ips))
+            else:
+                f.write("extendedKeyUsage=clientAuth\n")
+        w.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name,
+               "-keyout", key, "-out", csr])
+        w.run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+               "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert])
+        return cert, key
+
+
 def key(prefix, kind, resource):
     """The key of a resource of the state document (nodes by name)."""
     return "%s/state/%s/%s" % (prefix, kind, resource["name" if kind == "nodes" else "id"])
@@ -45,10 +77,25 @@ class Etcd:
     """One etcd member in `netns`, listening on `ip`:`client_port` and on
     127.0.0.1 (ports away from etcd's defaults), its data in `data_dir`."""
 
-    def __init__(self, netns, ip, data_dir, log_path, client_port=23790, peer_port=23800):
+    def __init__(self, netns, ip, data_dir, log_path, client_port=23790, peer_port=23800,
+                 certs=None):
+        """With `certs` (a Certs), clients speak TLS and must show a
+        certificate of that CA; etcdctl here is the user "root"."""
         self.netns, self.ip, self.data_dir, self.log_path = netns, ip, data_dir, log_path
         self.client_port, self.peer_port = client_port, peer_port
-        self.url = "http://%s:%d" % (ip, client_port)
+        self.certs = certs
+        scheme = "https" if certs else "http"
+        self.url = "%s://%s:%d" % (scheme, ip, client_port)
+        self.local = "%s://127.0.0.1:%d" % (scheme, client_port)
+        self.tls = []
+        if certs:
+            server, server_key = certs.issue("etcd-server", ips=(ip, "127.0.0.1"))
+            self.tls = ["--cert-file", server, "--key-file", server_key, "--trusted-ca-file",
+                        certs.ca, "--client-cert-auth"]
+            root, root_key = certs.issue("root")
+            self.ctl_tls = ["--cacert", certs.ca, "--cert", root, "--key", root_key]
+        else:
+            self.ctl_tls = []
         self.proc = None
 
     def start(self):
@@ -56,13 +103,14 @@ class Etcd:
         peer = "http://127.0.0.1:%d" % self.peer_port
         self.proc = subprocess.Popen(w.in_ns(
             self.netns, ETCD, "--name", "ctl", "--data-dir", self.data_dir,
-            "--listen-client-urls", "%s,http://127.0.0.1:%d" % (self.url, self.client_port),
+            "--listen-client-urls", "%s,%s" % (self.url, self.local),
             "--advertise-client-urls", self.url, "--listen-peer-urls", peer,
-            "--initial-advertise-peer-urls", peer, "--initial-cluster", "ctl=" + peer),
+            "--initial-advertise-peer-urls", peer, "--initial-cluster", "ctl=" + peer,
+            *self.tls),
             stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + 20
-        while self.ctl("endpoint", "health", check=False).returncode != 0:
+        while self.ctl("endpoint", "status", check=False).returncode != 0:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 with open(self.log_path) as f:
                     raise AssertionError("etcd did not start:\n" + f.read()[-3000:])
@@ -74,10 +122,33 @@ class Etcd:
             self.proc.wait(timeout=20)
         self.proc = None
 
-    def ctl(self, *args, check=True, input=None):
+    def ctl(self, *args, check=True, input=None, tls=None):
+        """etcdctl here; `tls`: other --cacert/--cert/--key than root's."""
         return w.run(w.in_ns(self.netns, "env", "ETCDCTL_API=3", ETCDCTL, "--endpoints",
-                             "http://127.0.0.1:%d" % self.client_port, *args), check=check,
-                     input=input)
+                             self.local, *(self.ctl_tls if tls is None else tls), *args),
+                     check=check, input=input)
+
+    def enable_rbac(self, prefix, agents, writers=("neutron",)):
+        """etcd's auth on: `writers` may read and write all of `prefix`; each
+        agent host may read <prefix>/state/ and write only its own
+        announcement and status keys. Users are certificates' CNs."""
+        self.ctl("user", "add", "root", "--no-password")
+        self.ctl("user", "grant-role", "root", "root")
+        for user in writers:
+            self.ctl("role", "add", user)
+            self.ctl("role", "grant-permission", user, "--prefix=true", "readwrite", prefix + "/")
+            self.ctl("user", "add", user, "--no-password")
+            self.ctl("user", "grant-role", user, user)
+        for host in agents:
+            role = "agent-" + host
+            self.ctl("role", "add", role)
+            self.ctl("role", "grant-permission", role, "--prefix=true", "read", prefix + "/state/")
+            self.ctl("role", "grant-permission", role, "readwrite", prefix + "/agents/" + host)
+            self.ctl("role", "grant-permission", role, "--prefix=true", "readwrite",
+                     "%s/status/%s/" % (prefix, host))
+            self.ctl("user", "add", host, "--no-password")
+            self.ctl("user", "grant-role", host, role)
+        self.ctl("auth", "enable")
 
     def put(self, key, value):
         """The revision of the write."""
@@ -106,7 +177,7 @@ class Etcd:
     def put_many(self, items, batch=128):
         """(key, value) pairs in transactions of `batch` puts (etcd's default
         limit of operations a transaction), through etcd's JSON gateway from
-        inside the namespace; returns the last revision."""
+        inside the namespace (plain etcd only); returns the last revision."""
         script = (
             "import base64, json, sys, urllib.request\n"
             "url, batch = sys.argv[1], int(sys.argv[2])\n"
