@@ -8,7 +8,10 @@
 #            bench_neutron_smoke: Neutron's security groups are iptables),
 #            etcd-server and etcd-client for weftd's etcd tests, qemu,
 #            busybox-static and xz-utils for the qemu guest's test
-#            (tests/e2e/guest/make-guest.sh), openssl for the etcd TLS test's CA
+#            (tests/e2e/guest/make-guest.sh), openssl for the etcd TLS test's CA,
+#            neutron-server, mariadb-server and python3-pymysql for the test
+#            with a real Neutron (tests/e2e/test_neutron.py starts its own
+#            servers: the packages' services are not started on install)
 #   --ci     --tests, and what CI's own checks need: a fresh Debian 12 root
 #            to build in (mmdebstrap), Debian 12's 6.1 kernel booted in qemu
 #            to load every BPF object on its verifier (qemu, busybox), and
@@ -31,10 +34,10 @@ for flag in "$@"; do
   --ci)
     packages+=(mmdebstrap qemu-system-x86 busybox-static procps git ca-certificates
       clang-format clang-tidy vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client
-      xz-utils openssl)
+      xz-utils openssl neutron-server mariadb-server python3-pymysql)
     ;;
   --tests) packages+=(vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client
-    qemu-system-x86 busybox-static xz-utils openssl) ;;
+    qemu-system-x86 busybox-static xz-utils openssl neutron-server mariadb-server python3-pymysql) ;;
   --bench) packages+=(iperf3 iptables python3-matplotlib) ;;
   *)
     echo "install-deps: unknown flag $flag (--tests, --ci, --bench)" >&2
@@ -61,5 +64,14 @@ fi
 echo "weft: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# No service of these packages is started on install (neutron-server,
+# mariadb, etcd): the tests start their own, on their own ports and data.
+no_start=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  no_start=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' >"$no_start"
+  chmod 755 "$no_start"
+  trap 'rm -f "$no_start"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "weft: dependencies installed"

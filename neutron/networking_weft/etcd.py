@@ -1,0 +1,112 @@
+"""etcd v3 through its JSON gateway (/v3/kv/..., /v3/watch) over HTTP(S).
+
+Not gRPC: neutron-server runs under eventlet, and grpc's own threads do not
+mix with eventlet's green ones (networking-calico left python-etcd3 for
+etcd3gw for that reason). urllib's sockets are green under eventlet."""
+
+import base64
+import json
+import ssl
+import urllib.error
+import urllib.request
+
+
+def _b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def _text(b64):
+    return base64.b64decode(b64).decode() if b64 else ""
+
+
+def range_end(prefix):
+    """etcd's end of the range of keys that start with `prefix`."""
+    raw = bytearray(prefix.encode())
+    while raw:
+        if raw[-1] < 0xFF:
+            raw[-1] += 1
+            return raw.decode()
+        raw.pop()
+    return "\0"
+
+
+class EtcdError(Exception):
+    pass
+
+
+class Etcd:
+    def __init__(self, url, ca_file=None, cert_file=None, key_file=None, timeout=5):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.context = None
+        if self.url.startswith("https://"):
+            self.context = ssl.create_default_context(cafile=ca_file)
+            if cert_file:
+                self.context.load_cert_chain(cert_file, key_file)
+
+    def _post(self, path, body, timeout=None):
+        request = urllib.request.Request(self.url + path, json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+        try:
+            return urllib.request.urlopen(request, timeout=timeout or self.timeout,
+                                          context=self.context)
+        except (urllib.error.URLError, OSError) as error:
+            raise EtcdError("etcd %s %s: %s" % (self.url, path, error))
+
+    def call(self, path, body):
+        with self._post(path, body) as response:
+            answer = json.load(response)
+        if "error" in answer:
+            raise EtcdError("etcd %s: %s" % (path, answer["error"]))
+        return answer
+
+    def get(self, key, prefix=False):
+        """({key: (value, mod_revision)}, revision)."""
+        body = {"key": _b64(key)}
+        if prefix:
+            body["range_end"] = _b64(range_end(key))
+        answer = self.call("/v3/kv/range", body)
+        kvs = {_text(kv["key"]): (_text(kv.get("value")), int(kv.get("mod_revision", 0)))
+               for kv in answer.get("kvs", [])}
+        return kvs, int(answer["header"]["revision"])
+
+    def put(self, key, value):
+        return self.call("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
+
+    def delete(self, key, prefix=False):
+        body = {"key": _b64(key)}
+        if prefix:
+            body["range_end"] = _b64(range_end(key))
+        return self.call("/v3/kv/deleterange", body)
+
+    def put_if_unchanged(self, key, value, mod_revision):
+        """Writes only if `key` is still at `mod_revision` (0: absent);
+        True when it wrote."""
+        compare = {"key": _b64(key), "target": "MOD", "result": "EQUAL",
+                   "mod_revision": str(mod_revision)}
+        answer = self.call("/v3/kv/txn", {
+            "compare": [compare],
+            "success": [{"request_put": {"key": _b64(key), "value": _b64(value)}}]})
+        return bool(answer.get("succeeded"))
+
+    def watch(self, prefix, start_revision):
+        """(type, key, value, revision) for every change under `prefix`
+        after `start_revision`, as they come; raises EtcdError when the
+        stream ends (or etcd compacted past start_revision)."""
+        body = {"create_request": {"key": _b64(prefix), "range_end": _b64(range_end(prefix)),
+                                   "start_revision": str(start_revision)}}
+        response = self._post("/v3/watch", body, timeout=3600)
+        with response:
+            for line in response:
+                if not line.strip():
+                    continue
+                result = json.loads(line).get("result", {})
+                if result.get("canceled"):
+                    raise EtcdError("etcd watch %s cancelled: %s (compacted to %s)" %
+                                    (prefix, result.get("cancel_reason"),
+                                     result.get("compact_revision")))
+                for event in result.get("events", []):
+                    kv = event.get("kv", {})
+                    yield (event.get("type", "PUT"), _text(kv.get("key")),
+                           _text(kv.get("value")), int(kv.get("mod_revision", 0)))
+        raise EtcdError("etcd watch %s: the stream ended" % prefix)
