@@ -2,13 +2,23 @@
 
 Not gRPC: neutron-server runs under eventlet, and grpc's own threads do not
 mix with eventlet's green ones (networking-calico left python-etcd3 for
-etcd3gw for that reason). urllib's sockets are green under eventlet."""
+etcd3gw for that reason). urllib's sockets are green under eventlet.
+
+With etcd's auth on, the gateway does not take a client certificate's CN as
+the user (etcd refuses a certificate with a CN there): the client shows a
+certificate without CN, if etcd asks for one, and logs in with a user name
+and password (/v3/auth/authenticate), sending the token it gets with every
+call and logging in again when etcd no longer knows it."""
 
 import base64
 import json
+import logging
 import ssl
 import urllib.error
 import urllib.request
+
+
+LOG = logging.getLogger(__name__)
 
 
 def _b64(text):
@@ -35,22 +45,52 @@ class EtcdError(Exception):
 
 
 class Etcd:
-    def __init__(self, url, ca_file=None, cert_file=None, key_file=None, timeout=5):
+    def __init__(self, url, ca_file=None, cert_file=None, key_file=None, username=None,
+                 password=None, timeout=5):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.context = None
+        self.username, self.password = username, password
+        self.token = None
         if self.url.startswith("https://"):
             self.context = ssl.create_default_context(cafile=ca_file)
             if cert_file:
                 self.context.load_cert_chain(cert_file, key_file)
 
+    def _open(self, path, body, timeout):
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = self.token
+        request = urllib.request.Request(self.url + path, json.dumps(body).encode(), headers)
+        return urllib.request.urlopen(request, timeout=timeout or self.timeout,
+                                      context=self.context)
+
+    def login(self):
+        """A new token for username/password (none without a user)."""
+        self.token = None
+        if not self.username:
+            return
+        with self._open("/v3/auth/authenticate",
+                        {"name": self.username, "password": self.password or ""},
+                        None) as response:
+            self.token = json.load(response)["token"]
+        LOG.info("weft: logged in to etcd %s as %s", self.url, self.username)
+
     def _post(self, path, body, timeout=None):
-        request = urllib.request.Request(self.url + path, json.dumps(body).encode(),
-                                         {"Content-Type": "application/json"})
         try:
-            return urllib.request.urlopen(request, timeout=timeout or self.timeout,
-                                          context=self.context)
-        except (urllib.error.URLError, OSError) as error:
+            if self.username and not self.token:
+                self.login()
+            try:
+                return self._open(path, body, timeout)
+            except urllib.error.HTTPError as error:
+                if error.code != 401 or not self.username:
+                    raise
+                self.login()  # the token expired, or etcd restarted
+                return self._open(path, body, timeout)
+        except urllib.error.HTTPError as error:
+            raise EtcdError("etcd %s %s: HTTP %d: %s" % (self.url, path, error.code,
+                                                         error.read().decode(errors="replace")))
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as error:
             raise EtcdError("etcd %s %s: %s" % (self.url, path, error))
 
     def call(self, path, body):

@@ -39,8 +39,12 @@ OPTS = [
                help="etcd's client URL (http:// or https://)"),
     cfg.StrOpt("prefix", default="/weft", help="the keys' prefix"),
     cfg.StrOpt("ca_file", help="CA of etcd's certificate (PEM)"),
-    cfg.StrOpt("cert_file", help="neutron's client certificate (PEM; CN = etcd user)"),
+    cfg.StrOpt("cert_file", help="a client certificate, when etcd asks for one (PEM, "
+               "without a CN: etcd's JSON gateway refuses one with a CN)"),
     cfg.StrOpt("key_file", help="the key of cert_file"),
+    cfg.StrOpt("username", help="etcd user, when etcd's auth is on (it needs readwrite "
+               "on the whole prefix)"),
+    cfg.StrOpt("password", secret=True, help="that user's password"),
 ]
 cfg.CONF.register_opts(OPTS, "ml2_weft")
 
@@ -100,7 +104,8 @@ class WeftMechanismDriver(api.MechanismDriver):
     def initialize(self):
         conf = cfg.CONF.ml2_weft
         self.prefix = conf.prefix.rstrip("/")
-        self.etcd = etcd_api.Etcd(conf.etcd_url, conf.ca_file, conf.cert_file, conf.key_file)
+        self.etcd = etcd_api.Etcd(conf.etcd_url, conf.ca_file, conf.cert_file, conf.key_file,
+                                  conf.username, conf.password)
         self._resync_needed = threading.Event()
         self._resync_needed.set()
         for resource in (resources.SECURITY_GROUP, resources.SECURITY_GROUP_RULE):

@@ -49,8 +49,10 @@ class Certs:
         w.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                "-subj", "/CN=weft test CA", "-keyout", self.ca_key, "-out", self.ca])
 
-    def issue(self, name, ips=()):
-        """(certificate, key) of CN `name`; with `ips`, for a server there."""
+    def issue(self, name, ips=(), common_name=True):
+        """(certificate, key) of CN `name`; with `ips`, for a server there;
+        without `common_name`, `name` is only its O (for etcd's JSON
+        gateway, which refuses a client certificate with a CN)."""
         cert = os.path.join(self.folder, name + ".pem")
         key = os.path.join(self.folder, name + "-key.pem")
         csr = os.path.join(self.folder, name + ".csr")
@@ -61,7 +63,8 @@ class Certs:
                         ",".join("IP:" + ip for ip in ips))
             else:
                 f.write("extendedKeyUsage=clientAuth\n")
-        w.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name,
+        subject = ("/CN=" if common_name else "/O=") + name
+        w.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
                "-keyout", key, "-out", csr])
         w.run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
                "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert])
@@ -128,16 +131,21 @@ class Etcd:
                              self.local, *(self.ctl_tls if tls is None else tls), *args),
                      check=check, input=input)
 
-    def enable_rbac(self, prefix, agents, writers=("neutron",)):
+    def enable_rbac(self, prefix, agents, writers=("neutron",), passwords=None):
         """etcd's auth on: `writers` may read and write all of `prefix`; each
         agent host may read <prefix>/state/ and write only its own
-        announcement and status keys. Users are certificates' CNs."""
+        announcement and status keys. Users are certificates' CNs, or log
+        in with their password in `passwords` ({user: password})."""
+        passwords = passwords or {}
         self.ctl("user", "add", "root", "--no-password")
         self.ctl("user", "grant-role", "root", "root")
         for user in writers:
             self.ctl("role", "add", user)
             self.ctl("role", "grant-permission", user, "--prefix=true", "readwrite", prefix + "/")
-            self.ctl("user", "add", user, "--no-password")
+            if user in passwords:
+                self.ctl("user", "add", "%s:%s" % (user, passwords[user]), "--interactive=false")
+            else:
+                self.ctl("user", "add", user, "--no-password")
             self.ctl("user", "grant-role", user, user)
         for host in agents:
             role = "agent-" + host

@@ -78,7 +78,9 @@ class NeutronServer:
     `netns`, its state in etcd at `etcd_url` under `prefix`."""
 
     def __init__(self, netns, folder, database, etcd_url, prefix="/weft", port=19697,
-                 physnets=("physnet1",)):
+                 physnets=("physnet1",), etcd_options=None):
+        """`etcd_options`: more of the driver's [ml2_weft] options (ca_file,
+        cert_file, key_file, username, password)."""
         self.netns, self.folder, self.port = netns, folder, port
         self.url = "http://127.0.0.1:%d/v2.0" % port
         self.proc = None
@@ -133,6 +135,8 @@ etcd_url = %(etcd)s
 prefix = %(prefix)s
 """ % {"vlans": ",".join("%s:100:200" % p for p in physnets), "etcd": etcd_url,
        "prefix": prefix})
+            for option, value in sorted((etcd_options or {}).items()):
+                f.write("%s = %s\n" % (option, value))
 
     def migrate(self):
         """neutron-db-manage upgrade heads (on MariaDB: Neutron's migrations

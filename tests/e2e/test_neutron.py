@@ -2,7 +2,11 @@
 
 A controller namespace on the lab's underlay runs Debian's etcd, MariaDB and
 neutron-server (ML2 with the "weft" mechanism driver, noauth, no broker);
-each node runs weftd --etcd. Everything goes through Neutron's REST API:
+each node runs weftd --etcd. etcd speaks only TLS, wants a client
+certificate of its CA and has its auth on: each agent is the user of its
+certificate's CN (it may read the state and write its own keys), the driver
+logs in as "neutron" with a password (etcd's JSON gateway takes no CN) and
+may write the whole prefix. Everything goes through Neutron's REST API:
 
 * networks, subnets, ports and security groups created there reach every
   node; a port bound to a node with a live agent gets vif_type "tap", one
@@ -13,9 +17,11 @@ each node runs weftd --etcd. Everything goes through Neutron's REST API:
 * a security-group rule removed or added through the API changes live
   traffic; the time from the API call to the datapath change is printed
   (p50, p99);
-* a port deleted is cut;
 * neutron-server restarted resyncs etcd from its database (a stale key goes,
-  a missing one comes back) while the datapath keeps forwarding.
+  a missing one comes back) while the datapath keeps forwarding;
+* a change made through the API while etcd is down reaches the nodes once
+  etcd is back (the datapath keeps its last state meanwhile);
+* a port deleted is cut.
 
 Run as root: python3 tests/e2e/test_neutron.py (env WEFT, WEFTD).
 """
@@ -64,16 +70,25 @@ class NeutronDrivesTheNodes(unittest.TestCase):
         cls.ctl = ctl
         cls.addClassCleanup(w.run, ["ip", "netns", "del", ctl], check=False)
         enter_netns(ctl)
+        certs = etcdlab.Certs(os.path.join(lab.state, "pki"))
         cls.etcd = etcdlab.Etcd(ctl, CONTROLLER_IP, os.path.join(lab.state, "etcd"),
-                                os.path.join(lab.state, "etcd.log"), ETCD_PORT, ETCD_PEER)
+                                os.path.join(lab.state, "etcd.log"), ETCD_PORT, ETCD_PEER,
+                                certs=certs)
         cls.addClassCleanup(cls.etcd.stop)
         cls.etcd.start()
+        password = os.urandom(12).hex()
+        cls.etcd.enable_rbac(KEYS, [lab.node(ns) for ns in NODES],
+                             passwords={"neutron": password})
+        gateway_cert, gateway_key = certs.issue("neutron-server", common_name=False)
         cls.db = neutronlab.MariaDb(ctl, os.path.join(lab.state, "mariadb"))
         os.makedirs(cls.db.folder)
         cls.addClassCleanup(cls.db.stop)
         cls.db.start()
-        cls.server = neutronlab.NeutronServer(ctl, os.path.join(lab.state, "neutron"), cls.db,
-                                              "http://127.0.0.1:%d" % ETCD_PORT, KEYS)
+        cls.server = neutronlab.NeutronServer(
+            ctl, os.path.join(lab.state, "neutron"), cls.db, cls.etcd.local, KEYS,
+            etcd_options={"ca_file": certs.ca, "cert_file": gateway_cert,
+                          "key_file": gateway_key, "username": "neutron",
+                          "password": password})
         cls.addClassCleanup(cls.server.stop)
         migrate = cls.server.migrate()
         start = cls.server.start()
@@ -82,7 +97,9 @@ class NeutronDrivesTheNodes(unittest.TestCase):
         cls.api = neutronlab.Api(cls.server.url, "tenant-a")
         cls.other = neutronlab.Api(cls.server.url, "tenant-b")
         for ns in NODES:
+            cert, key = certs.issue(lab.node(ns))
             lab.start_agent(ns, "--etcd", cls.etcd.url, "--etcd-prefix", KEYS,
+                            "--etcd-cacert", certs.ca, "--etcd-cert", cert, "--etcd-key", key,
                             "--etcd-lease-ttl", "5")
         # Ready once the driver has copied each agent's VTEP into the state.
         deadline = time.monotonic() + 30
@@ -228,7 +245,31 @@ class NeutronDrivesTheNodes(unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(self.lab.ping("v1", "10.31.0.12"), 0)
 
-    def test_5_a_deleted_port_is_cut(self):
+    def test_5_a_change_made_while_etcd_is_down_arrives_when_it_is_back(self):
+        group = self.api.default_group()
+        member_rules = [r for r in group["security_group_rules"]
+                        if r["direction"] == "ingress" and r["remote_group_id"]]
+        logins = self.server.log().count("logged in to etcd")
+        self.assertGreater(logins, 0, "the driver logs in as neutron")
+        self.etcd.stop()
+        try:
+            for rule in member_rules:  # Neutron takes it; etcd cannot
+                self.api.delete("/security-group-rules/" + rule["id"])
+            self.assertEqual(self.lab.ping("v1", "10.31.0.12", count=3), 0,
+                             "the datapath keeps its last state while etcd is down")
+        finally:
+            self.etcd.start()
+        # The driver writes everything again (logging in anew: etcd's
+        # tokens died with it), the agents follow: the rules are gone.
+        self.lab.wait_ping("v1", "10.31.0.12", ok=False, timeout=30)
+        self.assertGreater(self.server.log().count("logged in to etcd"), logins)
+        for rule in member_rules:
+            self.api.create("security_group_rule", security_group_id=group["id"],
+                            direction="ingress", ethertype=rule["ethertype"],
+                            remote_group_id=group["id"])
+        self.lab.wait_ping("v1", "10.31.0.12", ok=True, timeout=10)
+
+    def test_6_a_deleted_port_is_cut(self):
         self.assertEqual(self.lab.ping("v1", "10.31.0.12"), 0)
         self.api.delete("/ports/" + self.ports["v2"]["id"])
         self.lab.wait_ping("v1", "10.31.0.12", ok=False, timeout=10)
