@@ -4,8 +4,11 @@ in the controller namespace, without Keystone (auth_strategy noauth) or a
 message broker (transport_url fake://), and a small client of its REST API.
 
 Processes are started in their own session and stopped by process group
-(neutron-server forks workers); data lives in the caller's folder."""
+(neutron-server forks workers); data lives in the caller's folder.
+ControlPlane puts it all together on an AgentLab: what the Neutron test and
+`scripts/demo.sh --with-neutron` run."""
 
+import ctypes
 import json
 import os
 import shutil
@@ -15,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
+import etcdlab
 import weftlab as w
 
 DRIVER = os.path.join(w.REPO, "neutron")
@@ -220,6 +224,18 @@ class Api:
     def port(self, port_id):
         return self.get("/ports/" + port_id)["port"]
 
+    def wait_port_status(self, port_id, status="ACTIVE", timeout=20):
+        """The port once Neutron shows it in `status`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            port = self.port(port_id)
+            if port["status"] == status:
+                return port
+            if time.monotonic() > deadline:
+                raise AssertionError("port %s: %s, not %s after %.0f s" %
+                                     (port_id, port["status"], status, timeout))
+            time.sleep(0.05)
+
     def default_group(self):
         groups = self.get("/security-groups?tenant_id=%s&name=default" %
                           self.project)["security_groups"]
@@ -232,3 +248,100 @@ def require_neutron():
         if not (os.access(binary, os.X_OK) or shutil.which(binary)):
             raise AssertionError("%s is missing (scripts/install-deps.sh --tests installs "
                                  "neutron-server and mariadb-server)" % binary)
+
+
+def enter_netns(name):
+    """Moves this process (its main thread, and what it starts) into
+    /run/netns/<name>: the REST API listens on the controller's loopback."""
+    fd = os.open("/run/netns/" + name, os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:
+            raise OSError(ctypes.get_errno(), "setns " + name)
+    finally:
+        os.close(fd)
+
+
+class ControlPlane:
+    """A controller namespace on `lab`'s underlay with etcd, MariaDB and
+    neutron-server, and weftd --etcd on every node of the lab.
+
+    etcd speaks only TLS, wants a client certificate of the lab's CA and has
+    its auth on: each agent is the user of its certificate's CN (it may read
+    the state and write its own keys); the driver logs in as "neutron" with
+    a password (etcd's JSON gateway takes no CN) and may write the whole
+    prefix. up() enters the controller's namespace for good (the REST API is
+    on its loopback); the caller registers down() for its cleanup."""
+
+    def __init__(self, lab, ip, etcd_port, etcd_peer_port, keys="/weft", say=None):
+        self.lab, self.ip, self.keys = lab, ip, keys
+        self.etcd_ports = (etcd_port, etcd_peer_port)
+        self.say = say or (lambda text: None)
+        self.ctl = self.etcd = self.db = self.server = None
+
+    def up(self):
+        lab = self.lab
+        self.ctl = etcdlab.controller(lab.prefix, self.ip)
+        enter_netns(self.ctl)
+        certs = etcdlab.Certs(os.path.join(lab.state, "pki"))
+        self.etcd = etcdlab.Etcd(self.ctl, self.ip, os.path.join(lab.state, "etcd"),
+                                 os.path.join(lab.state, "etcd.log"), *self.etcd_ports,
+                                 certs=certs)
+        self.etcd.start()
+        password = os.urandom(12).hex()
+        self.etcd.enable_rbac(self.keys, [lab.node(ns) for ns in lab.nodes],
+                              passwords={"neutron": password})
+        self.say("etcd %s: TLS with client certificates, auth on" % self.etcd.url)
+        gateway_cert, gateway_key = certs.issue("neutron-server", common_name=False)
+        self.db = MariaDb(self.ctl, os.path.join(lab.state, "mariadb"))
+        os.makedirs(self.db.folder)
+        self.db.start()
+        self.server = NeutronServer(
+            self.ctl, os.path.join(lab.state, "neutron"), self.db, self.etcd.local, self.keys,
+            etcd_options={"ca_file": certs.ca, "cert_file": gateway_cert,
+                          "key_file": gateway_key, "username": "neutron",
+                          "password": password})
+        migrate = self.server.migrate()
+        start = self.server.start()
+        self.say("neutron-db-manage upgrade heads %.1f s; neutron-server up in %.1f s "
+                 "(%s)" % (migrate, start, self.server.url))
+        for ns in lab.nodes:
+            cert, key = certs.issue(lab.node(ns))
+            lab.start_agent(ns, "--etcd", self.etcd.url, "--etcd-prefix", self.keys,
+                            "--etcd-cacert", certs.ca, "--etcd-cert", cert, "--etcd-key", key,
+                            "--etcd-lease-ttl", "5")
+        # Ready once the driver has copied each agent's VTEP into the state.
+        deadline = time.monotonic() + 30
+        while len(self.etcd.get(self.keys + "/state/nodes/", prefix=True)) < len(lab.nodes):
+            if time.monotonic() > deadline:
+                raise AssertionError("the driver wrote no nodes:\n" + self.server.log()[-3000:])
+            time.sleep(0.1)
+        for ns in lab.nodes:
+            lab.wait_status(ns, lambda s: s.get("ready"), "ready")
+        self.say("weftd on %s: ready, following etcd" % ", ".join(lab.nodes))
+
+    def down(self):
+        for stop in (self.server, self.db, self.etcd):
+            if stop is not None:
+                stop.stop()
+        if self.ctl:
+            w.run(["ip", "netns", "del", self.ctl], check=False)
+
+    def api(self, project):
+        return Api(self.server.url, project)
+
+    def plug(self, port, node, vm):
+        """As Nova plugs a VM: the port's tap (here a veth whose peer is the
+        VM's eth0, in namespace `vm` of the lab) made after the port exists,
+        on lab node `node`. The caller removes the VM's namespace."""
+        node_ns, vm_ns = self.lab.ns(node), self.lab.ns(vm)
+        device = "tap" + port["id"][:11]
+        w.run(["ip", "netns", "add", vm_ns])
+        w.run(["ip", "-n", vm_ns, "link", "set", "lo", "up"])
+        w.run(["ip", "-n", node_ns, "link", "add", device, "type", "veth", "peer", "name",
+               "eth0", "netns", vm_ns])
+        w.run(["ip", "-n", vm_ns, "link", "set", "eth0", "address", port["mac_address"]])
+        w.run(["ip", "-n", vm_ns, "addr", "add", port["fixed_ips"][0]["ip_address"] + "/24",
+               "dev", "eth0"])
+        w.run(["ip", "-n", vm_ns, "link", "set", "eth0", "up"])
+        w.run(["ip", "-n", node_ns, "link", "set", device, "up"])
+        return device

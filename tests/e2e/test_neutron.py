@@ -26,14 +26,11 @@ may write the whole prefix. Everything goes through Neutron's REST API:
 Run as root: python3 tests/e2e/test_neutron.py (env WEFT, WEFTD).
 """
 
-import ctypes
-import os
 import statistics
 import time
 import unittest
 
 import agentlab
-import etcdlab
 import neutronlab
 import weftlab as w
 
@@ -41,17 +38,6 @@ NODES = ["n1", "n2"]
 CONTROLLER_IP = "172.31.73.250"
 ETCD_PORT, ETCD_PEER = 23796, 23806
 KEYS = "/weft"
-
-
-def enter_netns(name):
-    """Moves this process (its main thread, and what it starts) into
-    /run/netns/<name>: the REST API listens on the controller's loopback."""
-    fd = os.open("/run/netns/" + name, os.O_RDONLY)
-    try:
-        if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:
-            raise OSError(ctypes.get_errno(), "setns " + name)
-    finally:
-        os.close(fd)
 
 
 class NeutronDrivesTheNodes(unittest.TestCase):
@@ -66,49 +52,12 @@ class NeutronDrivesTheNodes(unittest.TestCase):
         cls.addClassCleanup(lab.destroy)
         cls.addClassCleanup(cls.remove_vms)
         lab.up({"nodes": lab.nodes_document()}, [])
-        ctl = etcdlab.controller(lab.prefix, CONTROLLER_IP)
-        cls.ctl = ctl
-        cls.addClassCleanup(w.run, ["ip", "netns", "del", ctl], check=False)
-        enter_netns(ctl)
-        certs = etcdlab.Certs(os.path.join(lab.state, "pki"))
-        cls.etcd = etcdlab.Etcd(ctl, CONTROLLER_IP, os.path.join(lab.state, "etcd"),
-                                os.path.join(lab.state, "etcd.log"), ETCD_PORT, ETCD_PEER,
-                                certs=certs)
-        cls.addClassCleanup(cls.etcd.stop)
-        cls.etcd.start()
-        password = os.urandom(12).hex()
-        cls.etcd.enable_rbac(KEYS, [lab.node(ns) for ns in NODES],
-                             passwords={"neutron": password})
-        gateway_cert, gateway_key = certs.issue("neutron-server", common_name=False)
-        cls.db = neutronlab.MariaDb(ctl, os.path.join(lab.state, "mariadb"))
-        os.makedirs(cls.db.folder)
-        cls.addClassCleanup(cls.db.stop)
-        cls.db.start()
-        cls.server = neutronlab.NeutronServer(
-            ctl, os.path.join(lab.state, "neutron"), cls.db, cls.etcd.local, KEYS,
-            etcd_options={"ca_file": certs.ca, "cert_file": gateway_cert,
-                          "key_file": gateway_key, "username": "neutron",
-                          "password": password})
-        cls.addClassCleanup(cls.server.stop)
-        migrate = cls.server.migrate()
-        start = cls.server.start()
-        print("\n  neutron-db-manage upgrade heads %.1f s; neutron-server up in %.1f s" %
-              (migrate, start))
-        cls.api = neutronlab.Api(cls.server.url, "tenant-a")
-        cls.other = neutronlab.Api(cls.server.url, "tenant-b")
-        for ns in NODES:
-            cert, key = certs.issue(lab.node(ns))
-            lab.start_agent(ns, "--etcd", cls.etcd.url, "--etcd-prefix", KEYS,
-                            "--etcd-cacert", certs.ca, "--etcd-cert", cert, "--etcd-key", key,
-                            "--etcd-lease-ttl", "5")
-        # Ready once the driver has copied each agent's VTEP into the state.
-        deadline = time.monotonic() + 30
-        while len(cls.etcd.get(KEYS + "/state/nodes/", prefix=True)) < len(NODES):
-            if time.monotonic() > deadline:
-                raise AssertionError("the driver wrote no nodes:\n" + cls.server.log()[-3000:])
-            time.sleep(0.1)
-        for ns in NODES:
-            lab.wait_status(ns, lambda s: s.get("ready"), "ready")
+        cls.plane = plane = neutronlab.ControlPlane(lab, CONTROLLER_IP, ETCD_PORT, ETCD_PEER,
+                                                    KEYS, say=lambda text: print("\n  " + text))
+        cls.addClassCleanup(plane.down)
+        plane.up()
+        cls.etcd, cls.server = plane.etcd, plane.server
+        cls.api, cls.other = plane.api("tenant-a"), plane.api("tenant-b")
 
         net = cls.api.create("network", name="blue", **{"provider:network_type": "vxlan",
                                                          "provider:segmentation_id": 1601})
@@ -135,31 +84,12 @@ class NeutronDrivesTheNodes(unittest.TestCase):
             w.run(["ip", "netns", "del", cls.lab.ns(vm)], check=False)
 
     def plug(self, name):
-        """As Nova plugs a VM: the port's tap (here a veth whose peer is the
-        VM's eth0) made after the port exists, on the port's node."""
         port = self.ports[name]
-        node, vm = self.lab.ns(port["node"]), self.lab.ns(name)
-        device = "tap" + port["id"][:11]
-        w.run(["ip", "netns", "add", vm])
         type(self).vms.append(name)
-        w.run(["ip", "-n", vm, "link", "set", "lo", "up"])
-        w.run(["ip", "-n", node, "link", "add", device, "type", "veth", "peer", "name", "eth0",
-               "netns", vm])
-        w.run(["ip", "-n", vm, "link", "set", "eth0", "address", port["mac_address"]])
-        w.run(["ip", "-n", vm, "addr", "add", port["fixed_ips"][0]["ip_address"] + "/24", "dev",
-               "eth0"])
-        w.run(["ip", "-n", vm, "link", "set", "eth0", "up"])
-        w.run(["ip", "-n", node, "link", "set", device, "up"])
+        self.plane.plug(port, port["node"], name)
 
-    def wait_active(self, name, api=None, timeout=20):
-        api = api or self.api
-        deadline = time.monotonic() + timeout
-        while True:
-            port = api.port(self.ports[name]["id"])
-            if port["status"] == "ACTIVE":
-                return port
-            self.assertLess(time.monotonic(), deadline, "port %s: %s" % (name, port["status"]))
-            time.sleep(0.1)
+    def wait_active(self, name, api=None):
+        return (api or self.api).wait_port_status(self.ports[name]["id"], "ACTIVE")
 
     # -- the tests, in order --------------------------------------------------------
 
