@@ -5,12 +5,30 @@
 # a physical host, all network namespaces), print the connectivity matrix
 # measured with real traffic, then show traffic crossing nodes and what the
 # fabric knows of the other nodes.
+#   --with-neutron [--keep]  instead, the agent path end to end: a real
+#       neutron-server (Debian's, with weft's ML2 driver) and etcd drive
+#       three nodes run by weftd, through Neutron's REST API
+#       (scripts/neutron-demo.py); it removes everything at the end, or
+#       with --keep on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
   echo "weft demo: run as root (it installs packages, loads BPF and makes namespaces)" >&2
   exit 1
 fi
+case "${1:-}" in
+"") ;;
+--with-neutron)
+  bash scripts/install-deps.sh --neutron
+  bash scripts/build.sh
+  shift
+  exec /usr/bin/python3 scripts/neutron-demo.py "$@"
+  ;;
+*)
+  echo "weft demo: unknown option $1 (--with-neutron [--keep])" >&2
+  exit 2
+  ;;
+esac
 bash scripts/build.sh
 ./build/weft lab up
 echo

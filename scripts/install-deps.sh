@@ -18,6 +18,9 @@
 #            clang-format and clang-tidy for scripts/lint.sh
 #   --bench  iperf3, iptables and python3-matplotlib (the plot) for
 #            bench/neutron_compare.py
+#   --neutron  etcd-server, etcd-client, openssl, neutron-server,
+#            mariadb-server and python3-pymysql for scripts/demo.sh
+#            --with-neutron (a subset of --tests)
 #   Flags combine.
 set -euo pipefail
 
@@ -39,8 +42,9 @@ for flag in "$@"; do
   --tests) packages+=(vagrant vagrant-libvirt shellcheck iperf3 iptables etcd-server etcd-client
     qemu-system-x86 busybox-static xz-utils openssl neutron-server mariadb-server python3-pymysql) ;;
   --bench) packages+=(iperf3 iptables python3-matplotlib) ;;
+  --neutron) packages+=(etcd-server etcd-client openssl neutron-server mariadb-server python3-pymysql) ;;
   *)
-    echo "install-deps: unknown flag $flag (--tests, --ci, --bench)" >&2
+    echo "install-deps: unknown flag $flag (--tests, --ci, --bench, --neutron)" >&2
     exit 2
     ;;
   esac
