@@ -121,6 +121,27 @@ class AgentLab:
         with open(self.logs[ns]) as f:
             return f.read()
 
+    def plug_vm(self, port, node, vm, up=True):
+        """As Nova plugs a VM: the port's tap on lab node `node` (a veth
+        named tap + 11 characters of the port id whose peer is eth0 of
+        namespace `vm`, with the port's MAC and first IP), made now, up or
+        not. Returns (the time just before the device was made, its name);
+        the caller removes the VM's namespace."""
+        node_ns, vm_ns = self.ns(node), self.ns(vm)
+        device = "tap" + port["id"][:11]
+        w.run(["ip", "netns", "add", vm_ns])
+        w.run(["ip", "-n", vm_ns, "link", "set", "lo", "up"])
+        started = time.monotonic()
+        w.run(["ip", "-n", node_ns, "link", "add", device, "type", "veth", "peer", "name",
+               "eth0", "netns", vm_ns])
+        w.run(["ip", "-n", vm_ns, "link", "set", "eth0", "address", port["mac_address"]])
+        w.run(["ip", "-n", vm_ns, "addr", "add", port["fixed_ips"][0]["ip_address"] + "/24",
+               "dev", "eth0"])
+        w.run(["ip", "-n", vm_ns, "link", "set", "eth0", "up"])
+        if up:
+            w.run(["ip", "-n", node_ns, "link", "set", device, "up"])
+        return started, device
+
     # -- what the nodes say -----------------------------------------------------
 
     def weft(self, ns, *args):

@@ -174,6 +174,12 @@ class Etcd:
         return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode()
                 for kv in json.loads(out).get("kvs", [])}
 
+    def mod_revision(self, key):
+        """The revision `key` was last written at (0: absent)."""
+        out = self.ctl("get", key, "-w", "json").stdout
+        kvs = json.loads(out).get("kvs", [])
+        return int(kvs[0]["mod_revision"]) if kvs else 0
+
     def put_document(self, prefix, document):
         """Every resource of a state document under its key, one put each."""
         revision = 0

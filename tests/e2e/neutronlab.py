@@ -330,18 +330,6 @@ class ControlPlane:
         return Api(self.server.url, project)
 
     def plug(self, port, node, vm):
-        """As Nova plugs a VM: the port's tap (here a veth whose peer is the
-        VM's eth0, in namespace `vm` of the lab) made after the port exists,
-        on lab node `node`. The caller removes the VM's namespace."""
-        node_ns, vm_ns = self.lab.ns(node), self.lab.ns(vm)
-        device = "tap" + port["id"][:11]
-        w.run(["ip", "netns", "add", vm_ns])
-        w.run(["ip", "-n", vm_ns, "link", "set", "lo", "up"])
-        w.run(["ip", "-n", node_ns, "link", "add", device, "type", "veth", "peer", "name",
-               "eth0", "netns", vm_ns])
-        w.run(["ip", "-n", vm_ns, "link", "set", "eth0", "address", port["mac_address"]])
-        w.run(["ip", "-n", vm_ns, "addr", "add", port["fixed_ips"][0]["ip_address"] + "/24",
-               "dev", "eth0"])
-        w.run(["ip", "-n", vm_ns, "link", "set", "eth0", "up"])
-        w.run(["ip", "-n", node_ns, "link", "set", device, "up"])
-        return device
+        """The VM of `port` plugged on lab node `node` as Nova does, after
+        the port exists (AgentLab.plug_vm); the tap's name."""
+        return self.lab.plug_vm(port, node, vm)[1]

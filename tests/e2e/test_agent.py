@@ -100,19 +100,7 @@ class AgentOnStateFile(unittest.TestCase):
             if up:
                 w.run(["ip", "-n", node, "link", "set", device, "up"])
             return started, device
-        vm = self.lab.ns(name)
-        w.run(["ip", "netns", "add", vm])
-        w.run(["ip", "-n", vm, "link", "set", "lo", "up"])
-        started = time.monotonic()
-        w.run(["ip", "-n", node, "link", "add", device, "type", "veth", "peer", "name",
-               "eth0", "netns", vm])
-        w.run(["ip", "-n", vm, "link", "set", "eth0", "address", port["mac_address"]])
-        w.run(["ip", "-n", vm, "addr", "add", port["fixed_ips"][0]["ip_address"] + "/24",
-               "dev", "eth0"])
-        w.run(["ip", "-n", vm, "link", "set", "eth0", "up"])
-        if up:
-            w.run(["ip", "-n", node, "link", "set", device, "up"])
-        return started, device
+        return self.lab.plug_vm(port, "n1", name, up)
 
     def wait_attached(self, name, started):
         port_id = self.ports[name]["id"]

@@ -91,6 +91,22 @@ class NeutronDrivesTheNodes(unittest.TestCase):
     def wait_active(self, name, api=None):
         return (api or self.api).wait_port_status(self.ports[name]["id"], "ACTIVE")
 
+    def take_member_rules(self, group):
+        """Deletes the group's ingress rules from its own members (the
+        default group's); returns them."""
+        rules = [r for r in group["security_group_rules"]
+                 if r["direction"] == "ingress" and r["remote_group_id"]]
+        for rule in rules:
+            self.api.delete("/security-group-rules/" + rule["id"])
+        return rules
+
+    def give_back_member_rules(self, group, rules):
+        for rule in rules:
+            self.api.create("security_group_rule", security_group_id=group["id"],
+                            direction="ingress", ethertype=rule["ethertype"],
+                            remote_group_id=group["id"])
+        self.lab.wait_ping("v1", "10.31.0.12", ok=True, timeout=10)
+
     # -- the tests, in order --------------------------------------------------------
 
     def test_1_ports_bind_only_where_an_agent_lives(self):
@@ -108,11 +124,17 @@ class NeutronDrivesTheNodes(unittest.TestCase):
         self.api.delete("/ports/" + orphan["id"])
 
     def test_2_plugged_vms_go_active_and_talk_within_their_network(self):
+        keys = {name: "%s/state/ports/%s" % (KEYS, port["id"]) for name, port in self.ports.items()}
+        written = {name: self.etcd.mod_revision(key) for name, key in keys.items()}
         for name in ("v1", "v2", "r2"):
             self.plug(name)
         for name in ("v1", "v2"):
             self.wait_active(name)
         self.wait_active("r2", self.other)
+        # The agents' reports turned into Neutron's status: not echoed back
+        # into the fabric's state.
+        self.assertEqual({name: self.etcd.mod_revision(key) for name, key in keys.items()},
+                         written, "a status-only update rewrote a port's key")
         self.lab.wait_ping("v1", "10.31.0.12", ok=True, timeout=10)
         self.assertEqual(self.lab.ping("v2", "10.31.0.11"), 0)
         # Another project's VM in the same address range is not reachable.
@@ -123,10 +145,7 @@ class NeutronDrivesTheNodes(unittest.TestCase):
         group = self.api.default_group()
         # The default group admits its members: take those rules out, and
         # v2 cannot be reached; an ICMP rule from anywhere admits it again.
-        member_rules = [r for r in group["security_group_rules"]
-                        if r["direction"] == "ingress" and r["remote_group_id"]]
-        for rule in member_rules:
-            self.api.delete("/security-group-rules/" + rule["id"])
+        member_rules = self.take_member_rules(group)
         self.lab.wait_ping("v1", "10.31.0.12", ok=False, timeout=10)
         latencies = []
         rule = None
@@ -149,11 +168,7 @@ class NeutronDrivesTheNodes(unittest.TestCase):
         print("\n  Neutron API call -> node n2's datapath changed (rule added or removed): "
               "p50 %.0f ms, p99 %.0f ms over %d changes" %
               (statistics.median(latencies), latencies[-1], len(latencies)))
-        for rule in member_rules:
-            self.api.create("security_group_rule", security_group_id=group["id"],
-                            direction="ingress", ethertype=rule["ethertype"],
-                            remote_group_id=group["id"])
-        self.lab.wait_ping("v1", "10.31.0.12", ok=True, timeout=10)
+        self.give_back_member_rules(group, member_rules)
 
     def test_4_neutron_server_restarted_resyncs_and_the_datapath_keeps_forwarding(self):
         self.server.stop()
@@ -177,14 +192,11 @@ class NeutronDrivesTheNodes(unittest.TestCase):
 
     def test_5_a_change_made_while_etcd_is_down_arrives_when_it_is_back(self):
         group = self.api.default_group()
-        member_rules = [r for r in group["security_group_rules"]
-                        if r["direction"] == "ingress" and r["remote_group_id"]]
         logins = self.server.log().count("logged in to etcd")
         self.assertGreater(logins, 0, "the driver logs in as neutron")
         self.etcd.stop()
         try:
-            for rule in member_rules:  # Neutron takes it; etcd cannot
-                self.api.delete("/security-group-rules/" + rule["id"])
+            member_rules = self.take_member_rules(group)  # Neutron takes it; etcd cannot
             self.assertEqual(self.lab.ping("v1", "10.31.0.12", count=3), 0,
                              "the datapath keeps its last state while etcd is down")
         finally:
@@ -193,11 +205,7 @@ class NeutronDrivesTheNodes(unittest.TestCase):
         # tokens died with it), the agents follow: the rules are gone.
         self.lab.wait_ping("v1", "10.31.0.12", ok=False, timeout=30)
         self.assertGreater(self.server.log().count("logged in to etcd"), logins)
-        for rule in member_rules:
-            self.api.create("security_group_rule", security_group_id=group["id"],
-                            direction="ingress", ethertype=rule["ethertype"],
-                            remote_group_id=group["id"])
-        self.lab.wait_ping("v1", "10.31.0.12", ok=True, timeout=10)
+        self.give_back_member_rules(group, member_rules)
 
     def test_6_a_deleted_port_is_cut(self):
         self.assertEqual(self.lab.ping("v1", "10.31.0.12"), 0)
