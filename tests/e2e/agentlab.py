@@ -5,6 +5,7 @@ of themselves (`weft agent status -j`). Shared by the agent's tests."""
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -141,6 +142,47 @@ class AgentLab:
         if up:
             w.run(["ip", "-n", node_ns, "link", "set", device, "up"])
         return started, device
+
+    def traffic_during(self, action, client, server, server_ip, seconds=4, port=5217):
+        """A `ping -f` and an iperf3 stream from VM `client` to `server_ip`
+        (VM `server`) for `seconds`, `action()` run a second in. Returns
+        {sent, received} of the ping and {bytes_sent, bytes_received,
+        gbps} of the stream."""
+        listener = subprocess.Popen(w.in_ns(self.ns(server), "iperf3", "-s", "-1", "-p",
+                                            str(port)),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)
+            flood = subprocess.Popen(
+                w.in_ns(self.ns(client), "ping", "-n", "-q", "-f", "-w", str(seconds),
+                        server_ip),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stream = subprocess.Popen(
+                w.in_ns(self.ns(client), "iperf3", "-c", server_ip, "-p", str(port), "-t",
+                        str(seconds), "-J"),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1.0)
+            action()
+            ping_out, _ = flood.communicate(timeout=seconds + 16)
+            iperf_out, iperf_err = stream.communicate(timeout=seconds + 16)
+        finally:
+            listener.kill()
+            listener.communicate()
+        match = re.search(r"(\d+) packets transmitted, (\d+) received", ping_out)
+        if match is None:
+            raise AssertionError("ping -f said: " + ping_out)
+        result = json.loads(iperf_out)
+        if "error" in result:
+            raise AssertionError("iperf3: %s %s" % (result["error"], iperf_err))
+        end = result["end"]
+        return {"sent": int(match.group(1)), "received": int(match.group(2)),
+                "bytes_sent": end["sum_sent"]["bytes"],
+                "bytes_received": end["sum_received"]["bytes"],
+                "gbps": end["sum_received"]["bits_per_second"] / 1e9}
+
+    def map_dumps(self, ns, names=("ports", "fdb", "networks", "vteps", "sg_l4")):
+        """{map: its decoded dump} of node `ns`."""
+        return {name: self.weft(ns, "map", "dump", name) for name in names}
 
     # -- what the nodes say -----------------------------------------------------
 

@@ -23,10 +23,8 @@ Run as root: python3 tests/e2e/test_agent.py (env WEFT, WEFTD = the binaries).
 
 import json
 import os
-import re
 import signal
 import socket
-import subprocess
 import time
 import unittest
 
@@ -224,20 +222,9 @@ class AgentOnStateFile(unittest.TestCase):
                          "the good document again: nothing to change")
 
     def test_5_a_killed_agent_restarts_without_losing_a_packet(self):
-        snapshots = {ns: {name: self.lab.weft(ns, "map", "dump", name)
-                          for name in ("ports", "fdb", "networks", "vteps", "sg_l4")}
-                     for ns in NODES}
-        server = subprocess.Popen(w.in_ns(self.lab.ns("v2"), "iperf3", "-s", "-1", "-p", "5217"),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            time.sleep(0.3)
-            flood = subprocess.Popen(
-                w.in_ns(self.lab.ns("v1"), "ping", "-n", "-q", "-f", "-w", "4", "10.17.0.2"),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            stream = subprocess.Popen(
-                w.in_ns(self.lab.ns("v1"), "iperf3", "-c", "10.17.0.2", "-p", "5217", "-t", "4",
-                        "-J"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(1.0)
+        snapshots = {ns: self.lab.map_dumps(ns) for ns in NODES}
+
+        def restart():
             for ns in NODES:
                 self.lab.kill_agent(ns)
             time.sleep(0.5)
@@ -245,32 +232,21 @@ class AgentOnStateFile(unittest.TestCase):
                 self.lab.start_agent(ns, "--state", self.state_file)
             for ns in NODES:
                 self.lab.wait_restarted(ns)
-            ping_out, _ = flood.communicate(timeout=20)
-            iperf_out, iperf_err = stream.communicate(timeout=20)
-        finally:
-            server.kill()
-            server.communicate()
-        match = re.search(r"(\d+) packets transmitted, (\d+) received", ping_out)
-        self.assertIsNotNone(match, ping_out)
-        sent, received = int(match.group(1)), int(match.group(2))
-        result = json.loads(iperf_out)
-        self.assertNotIn("error", result, iperf_err)
-        sent_bytes = result["end"]["sum_sent"]["bytes"]
-        received_bytes = result["end"]["sum_received"]["bytes"]
-        print("\n  weftd killed and restarted on both nodes: ping -f %d sent, %d received; "
-              "iperf3 %.1f MB sent, %.1f MB received (%.2f Gbit/s)" %
-              (sent, received, sent_bytes / 1e6, received_bytes / 1e6,
-               result["end"]["sum_received"]["bits_per_second"] / 1e9))
-        self.assertGreater(sent, 100)
-        self.assertEqual(sent, received, "ping -f lost packets across the restart")
-        self.assertGreater(received_bytes, 0)
+        traffic = self.lab.traffic_during(restart, "v1", "v2", "10.17.0.2")
+        print("\n  weftd killed and restarted on both nodes: ping -f %(sent)d sent, "
+              "%(received)d received; iperf3 %(mb_sent).1f MB sent, %(mb_received).1f MB "
+              "received (%(gbps).2f Gbit/s)" % dict(traffic, mb_sent=traffic["bytes_sent"] / 1e6,
+                                                    mb_received=traffic["bytes_received"] / 1e6))
+        self.assertGreater(traffic["sent"], 100)
+        self.assertEqual(traffic["sent"], traffic["received"],
+                         "ping -f lost packets across the restart")
+        self.assertGreater(traffic["bytes_received"], 0)
         for ns in NODES:
             status = self.lab.status(ns)
             self.assertEqual(status["writes"], 0, "the new weftd rewrote something: %s" % status)
-            for name, before in snapshots[ns].items():
-                self.assertEqual(self.lab.weft(ns, "map", "dump", name), before,
+            for name, dump in self.lab.map_dumps(ns).items():
+                self.assertEqual(dump, snapshots[ns][name],
                                  "%s: map %s changed across the restart" % (ns, name))
-
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
