@@ -63,7 +63,10 @@ SEC("tc")
 int weft_port(struct __sk_buff* skb) {
   struct verdict v = {.reason = WEFT_NONE, .ifindex = skb->ifindex};
   __u32 len = skb->len;
-  int action = port_pipeline(skb, &v);
+  int action;
+
+  build_serial();
+  action = port_pipeline(skb, &v);
 
   count_port(v.ifindex, v.slot, v.reason, len);
   return action;

@@ -165,7 +165,10 @@ SEC("tc")
 int weft_uplink(struct __sk_buff* skb) {
   struct verdict v = {.reason = WEFT_NONE, .ifindex = skb->ifindex};
   __u32 len = skb->len;
-  int action = uplink_pipeline(skb, &v);
+  int action;
+
+  build_serial();
+  action = uplink_pipeline(skb, &v);
 
   if (v.reason != WEFT_NONE)
     count(v.ifindex, v.reason, len);

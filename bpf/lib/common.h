@@ -18,3 +18,18 @@
 
 /* Helpers return >= 0 to go on, or -enum weft_reason to end the packet. */
 #define WEFT_OK 0
+
+/* Which build of the programs this is. Two builds of the same source are the
+ * same program to the kernel (same tag), and `weft node install` replaces
+ * a running program only when the tag differs; the serial, one instruction
+ * of each program, tells builds apart: the upgrade test swaps a build with
+ * serial 2 in under traffic (CMake's bpf-build2/). A packager may set it. */
+#ifndef WEFT_BUILD_SERIAL
+#define WEFT_BUILD_SERIAL 1
+#endif
+
+static __always_inline void build_serial(void) {
+  __u32 serial = WEFT_BUILD_SERIAL;
+
+  asm volatile("" : "+r"(serial));
+}
