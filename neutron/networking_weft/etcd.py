@@ -11,10 +11,13 @@ and password (/v3/auth/authenticate), sending the token it gets with every
 call and logging in again when etcd no longer knows it."""
 
 import base64
+import http.client
 import json
 import logging
 import ssl
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -52,53 +55,100 @@ class Etcd:
         self.context = None
         self.username, self.password = username, password
         self.token = None
+        split = urllib.parse.urlsplit(self.url)
+        self._host, self._port = split.hostname, split.port
+        self._idle, self._lock = [], threading.Lock()
         if self.url.startswith("https://"):
             self.context = ssl.create_default_context(cafile=ca_file)
             if cert_file:
                 self.context.load_cert_chain(cert_file, key_file)
 
-    def _open(self, path, body, timeout):
+    def _headers(self):
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = self.token
-        request = urllib.request.Request(self.url + path, json.dumps(body).encode(), headers)
-        return urllib.request.urlopen(request, timeout=timeout or self.timeout,
-                                      context=self.context)
+        return headers
+
+    def _connection(self):
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        if self.context is not None:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout,
+                                               context=self.context)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+
+    def _request(self, path, body):
+        """(HTTP status, body) of one unary call. A kept connection that etcd
+        closed meanwhile is dropped and the call made once more on a new one
+        (every call here may be repeated: puts and deletes are idempotent, a
+        txn's compare fails the second time)."""
+        data = json.dumps(body).encode()
+        for attempt in range(2):
+            connection = self._connection()
+            try:
+                connection.request("POST", path, data, self._headers())
+                response = connection.getresponse()
+                text = response.read()
+            except (http.client.HTTPException, OSError) as error:
+                connection.close()
+                if attempt:
+                    raise EtcdError("etcd %s %s: %s" % (self.url, path, error))
+                continue
+            if response.will_close:
+                connection.close()
+            else:
+                with self._lock:
+                    self._idle.append(connection)
+            return response.status, text
+        raise AssertionError("not reached")
 
     def login(self):
         """A new token for username/password (none without a user)."""
         self.token = None
         if not self.username:
             return
-        with self._open("/v3/auth/authenticate",
-                        {"name": self.username, "password": self.password or ""},
-                        None) as response:
-            self.token = json.load(response)["token"]
+        status, text = self._request("/v3/auth/authenticate",
+                                     {"name": self.username, "password": self.password or ""})
+        try:
+            self.token = json.loads(text)["token"]
+        except (ValueError, KeyError):
+            raise EtcdError("etcd %s: login as %s refused: HTTP %d: %s" %
+                            (self.url, self.username, status, text.decode(errors="replace")))
         LOG.info("weft: logged in to etcd %s as %s", self.url, self.username)
 
-    def _post(self, path, body, timeout=None):
+    def call(self, path, body):
+        if self.username and not self.token:
+            self.login()
+        status, text = self._request(path, body)
+        if status == 401 and self.username:
+            self.login()  # the token expired, or etcd restarted
+            status, text = self._request(path, body)
         try:
-            if self.username and not self.token:
-                self.login()
-            try:
-                return self._open(path, body, timeout)
-            except urllib.error.HTTPError as error:
-                if error.code != 401 or not self.username:
-                    raise
-                self.login()  # the token expired, or etcd restarted
-                return self._open(path, body, timeout)
+            answer = json.loads(text)
+        except ValueError:
+            answer = {"error": text.decode(errors="replace")}
+        if status != 200 or "error" in answer:
+            raise EtcdError("etcd %s %s: HTTP %d: %s" % (self.url, path, status,
+                                                         answer.get("error", answer)))
+        return answer
+
+    def _stream(self, path, body, timeout):
+        """A response to read as it comes (a watch), on a connection of its
+        own."""
+        if self.username and not self.token:
+            self.login()
+        request = urllib.request.Request(self.url + path, json.dumps(body).encode(),
+                                         self._headers())
+        try:
+            return urllib.request.urlopen(request, timeout=timeout, context=self.context)
         except urllib.error.HTTPError as error:
+            if error.code == 401 and self.username:
+                self.token = None  # the next call logs in again
             raise EtcdError("etcd %s %s: HTTP %d: %s" % (self.url, path, error.code,
                                                          error.read().decode(errors="replace")))
-        except (urllib.error.URLError, OSError, ValueError, KeyError) as error:
+        except (urllib.error.URLError, OSError) as error:
             raise EtcdError("etcd %s %s: %s" % (self.url, path, error))
-
-    def call(self, path, body):
-        with self._post(path, body) as response:
-            answer = json.load(response)
-        if "error" in answer:
-            raise EtcdError("etcd %s: %s" % (path, answer["error"]))
-        return answer
 
     def get(self, key, prefix=False):
         """({key: (value, mod_revision)}, revision)."""
@@ -135,7 +185,7 @@ class Etcd:
         stream ends (or etcd compacted past start_revision)."""
         body = {"create_request": {"key": _b64(prefix), "range_end": _b64(range_end(prefix)),
                                    "start_revision": str(start_revision)}}
-        response = self._post("/v3/watch", body, timeout=3600)
+        response = self._stream("/v3/watch", body, timeout=3600)
         with response:
             for line in response:
                 if not line.strip():
