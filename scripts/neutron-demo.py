@@ -173,7 +173,7 @@ def demo(lab, plane, keep):
     say(weft(lab, "n2", "port", "list"))
 
     if keep:
-        step("The lab stays up until Ctrl-C. Look around, e.g.:")
+        step("The lab stays up until Ctrl-C (or SIGTERM), then goes. Look around, e.g.:")
         say("  %s --netns %s --node %s --state-dir %s stats" %
             (w.WEFT, lab.ns("n1"), lab.node("n1"), lab.weft_state))
         say("  ip netns exec %s ping 10.40.0.13" % lab.ns("vm1"))
@@ -195,6 +195,9 @@ def main():
     plane = neutronlab.ControlPlane(lab, CONTROLLER_IP, 23798, 23808,
                                     say=lambda text: say("  " + text))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Ctrl-C ends it with everything removed, also where the shell started
+    # it with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     failed = False
     try:
         demo(lab, plane, keep)
