@@ -198,10 +198,12 @@ class WeftMechanismDriver(api.MechanismDriver):
             return
         # A status change alone (the agent's report coming back) is not the
         # fabric's business: nothing is written for it.
-        if bound_here(original) and all(port_doc(port)[f] == port_doc(original)[f]
-                                        for f in FABRIC_PORT_FIELDS):
-            return
-        self.write("ports", port_doc(port))
+        doc = port_doc(port)
+        if bound_here(original):
+            before = port_doc(original)
+            if all(doc[f] == before[f] for f in FABRIC_PORT_FIELDS):
+                return
+        self.write("ports", doc)
 
     def delete_port_postcommit(self, context):
         self.remove("ports", context.current["id"])

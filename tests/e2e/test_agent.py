@@ -248,5 +248,6 @@ class AgentOnStateFile(unittest.TestCase):
                 self.assertEqual(dump, snapshots[ns][name],
                                  "%s: map %s changed across the restart" % (ns, name))
 
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

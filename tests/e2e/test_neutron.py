@@ -126,6 +126,7 @@ class NeutronDrivesTheNodes(unittest.TestCase):
     def test_2_plugged_vms_go_active_and_talk_within_their_network(self):
         keys = {name: "%s/state/ports/%s" % (KEYS, port["id"]) for name, port in self.ports.items()}
         written = {name: self.etcd.mod_revision(key) for name, key in keys.items()}
+        self.assertTrue(all(written.values()), "every bound port has its key: %s" % written)
         for name in ("v1", "v2", "r2"):
             self.plug(name)
         for name in ("v1", "v2"):
