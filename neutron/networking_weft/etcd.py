@@ -169,15 +169,23 @@ class Etcd:
             body["range_end"] = _b64(range_end(key))
         return self.call("/v3/kv/deleterange", body)
 
+    def _if_unchanged(self, key, mod_revision, request):
+        compare = {"key": _b64(key), "target": "MOD", "result": "EQUAL",
+                   "mod_revision": str(mod_revision)}
+        answer = self.call("/v3/kv/txn", {"compare": [compare], "success": [request]})
+        return bool(answer.get("succeeded"))
+
     def put_if_unchanged(self, key, value, mod_revision):
         """Writes only if `key` is still at `mod_revision` (0: absent);
         True when it wrote."""
-        compare = {"key": _b64(key), "target": "MOD", "result": "EQUAL",
-                   "mod_revision": str(mod_revision)}
-        answer = self.call("/v3/kv/txn", {
-            "compare": [compare],
-            "success": [{"request_put": {"key": _b64(key), "value": _b64(value)}}]})
-        return bool(answer.get("succeeded"))
+        return self._if_unchanged(key, mod_revision,
+                                  {"request_put": {"key": _b64(key), "value": _b64(value)}})
+
+    def delete_if_unchanged(self, key, mod_revision):
+        """Deletes `key` only if it is still at `mod_revision`; True when it
+        did."""
+        return self._if_unchanged(key, mod_revision,
+                                  {"request_delete_range": {"key": _b64(key)}})
 
     def watch(self, prefix, start_revision):
         """(type, key, value, revision) for every change under `prefix`

@@ -285,33 +285,39 @@ class WeftMechanismDriver(api.MechanismDriver):
                 time.sleep(2)
 
     def resync(self):
+        """etcd made equal to Neutron's database while Neutron keeps
+        changing both: etcd is read before the database, and each key is
+        written or removed only if it is still as read. A resource created
+        meanwhile (its key newer than the read, or written by its
+        postcommit since) is never taken for a stale one, one deleted
+        meanwhile never written back over its deletion."""
         context = n_context.get_admin_context()
         plugin = directory.get_plugin()
+        held, _ = self.etcd.get(self.prefix + "/state/", prefix=True)
         wanted = {}
         for network in plugin.get_networks(context):
             segment = {api.NETWORK_TYPE: network.get("provider:network_type"),
                        api.SEGMENTATION_ID: network.get("provider:segmentation_id"),
                        api.PHYSICAL_NETWORK: network.get("provider:physical_network")}
-            wanted[self.key("networks", network["id"])] = ("networks",
-                                                           network_doc(network, segment))
+            wanted[self.key("networks", network["id"])] = network_doc(network, segment)
         for subnet in plugin.get_subnets(context):
-            wanted[self.key("subnets", subnet["id"])] = ("subnets", subnet_doc(subnet))
+            wanted[self.key("subnets", subnet["id"])] = subnet_doc(subnet)
         for port in plugin.get_ports(context):
             if bound_here(port):
-                wanted[self.key("ports", port["id"])] = ("ports", port_doc(port))
+                wanted[self.key("ports", port["id"])] = port_doc(port)
         for group in plugin.get_security_groups(context):
-            wanted[self.key("security_groups", group["id"])] = ("security_groups",
-                                                                group_doc(group))
-        held, _ = self.etcd.get(self.prefix + "/state/", prefix=True)
-        for key in held:
+            wanted[self.key("security_groups", group["id"])] = group_doc(group)
+        removed = 0
+        for key, (_, mod_revision) in held.items():
             if key not in wanted and not key.startswith(self.prefix + "/state/nodes/"):
-                self.etcd.delete(key)
-        for key, (kind, doc) in wanted.items():
+                removed += self.etcd.delete_if_unchanged(key, mod_revision)
+        for key, doc in wanted.items():
             value = json.dumps(doc, sort_keys=True)
-            if held.get(key, (None,))[0] != value:
-                self.etcd.put(key, value)
+            text, mod_revision = held.get(key, (None, 0))
+            if text != value:
+                self.etcd.put_if_unchanged(key, value, mod_revision)
         LOG.info("weft: resync: %d resources in etcd, %d stale keys removed", len(wanted),
-                 len([k for k in held if k not in wanted and "/state/nodes/" not in k]))
+                 removed)
 
     def _follow(self, prefix, on_change):
         """Reads `prefix` whole, then follows it; again from scratch after

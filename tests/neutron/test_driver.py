@@ -30,7 +30,20 @@ class MemoryEtcd:
         self.race = []
 
     def get(self, key, prefix=False):
+        if prefix:
+            return {k: v for k, v in self.kv.items() if k.startswith(key)}, self.revision
         return ({key: self.kv[key]} if key in self.kv else {}), self.revision
+
+    def write(self, key, value):
+        """Someone else's write (a postcommit), now."""
+        self.revision += 1
+        self.kv[key] = (value, self.revision)
+
+    def delete_if_unchanged(self, key, mod_revision):
+        if self.kv.get(key, (None, 0))[1] != mod_revision:
+            return False
+        del self.kv[key]
+        return True
 
     def put_if_unchanged(self, key, value, mod_revision):
         if self.race:
@@ -111,6 +124,72 @@ class Writes(unittest.TestCase):
         self.driver.etcd = Away()
         self.driver.write("ports", port(1))
         self.assertTrue(self.driver._resync_needed.is_set())
+
+
+class Plugin:
+    """Neutron's database as the resync reads it; `during` runs when the
+    resync reads the networks (after it read etcd), as a postcommit of
+    another request would."""
+
+    def __init__(self, networks=(), during=None):
+        self.networks, self.during = list(networks), during
+
+    def get_networks(self, context):
+        if self.during:
+            self.during()
+        return self.networks
+
+    def get_subnets(self, context):
+        return []
+
+    def get_ports(self, context):
+        return []
+
+    def get_security_groups(self, context):
+        return []
+
+
+def network(network_id, revision=1):
+    return {"id": network_id, "name": network_id, "project_id": "p", "mtu": 1450,
+            "provider:network_type": "vxlan", "provider:segmentation_id": 1001,
+            "provider:physical_network": None, "revision_number": revision}
+
+
+class Resync(unittest.TestCase):
+    def setUp(self):
+        self.etcd = MemoryEtcd()
+        self.driver = driver(self.etcd)
+        self.saved = (mech_driver.directory.get_plugin, mech_driver.n_context.get_admin_context)
+        mech_driver.n_context.get_admin_context = lambda: None
+
+    def tearDown(self):
+        mech_driver.directory.get_plugin, mech_driver.n_context.get_admin_context = self.saved
+
+    def resync(self, plugin):
+        mech_driver.directory.get_plugin = lambda: plugin
+        self.driver.resync()
+
+    def test_stale_keys_go_and_missing_ones_come(self):
+        self.etcd.write("/weft/state/networks/gone", json.dumps(network("gone")))
+        self.etcd.write("/weft/state/nodes/node1", '{"name": "node1"}')
+        self.resync(Plugin([network("kept")]))
+        self.assertEqual(sorted(self.etcd.kv), ["/weft/state/networks/kept",
+                                                "/weft/state/nodes/node1"])
+
+    def test_a_network_created_while_it_runs_is_not_taken_for_a_stale_one(self):
+        # The database was read before the network's commit; its postcommit
+        # wrote the key after the resync read etcd.
+        key = "/weft/state/networks/new"
+        self.resync(Plugin([], during=lambda: self.etcd.write(key, json.dumps(network("new")))))
+        self.assertIn(key, self.etcd.kv)
+
+    def test_a_network_deleted_while_it_runs_is_not_written_back(self):
+        key = "/weft/state/networks/old"
+        self.etcd.write(key, json.dumps(network("old", 1)))
+        # Read from the database at revision 2, deleted (key too) before
+        # the resync writes.
+        self.resync(Plugin([network("old", 2)], during=lambda: self.etcd.kv.pop(key)))
+        self.assertNotIn(key, self.etcd.kv)
 
 
 class Response:
